@@ -1,0 +1,304 @@
+/**
+ * Validation of a config document: the schema (ajv over the TypeBox definitions, defaults filled in), then
+ * the checks a schema cannot express (names unique, references resolve, addresses distinct). Every
+ * problem is reported with its path (`routes[2].upstream: unknown upstream "pbx"`); nothing is half-applied.
+ */
+import { Ajv, type ErrorObject } from 'ajv';
+import { ConfigError, type ErrorDetail } from '../errors.ts';
+import type {
+  Config,
+  ConfigWarning,
+  HashOn,
+  HeaderMatcher,
+  Listener,
+  PathMatch,
+  Route,
+  Target,
+  Upstream,
+} from './config.ts';
+import { ConfigSchema, type ConfigInput, type MatchInput, type RouteInput, type UpstreamInput } from './schema.ts';
+
+const ajv = new Ajv({ allErrors: true, verbose: true, useDefaults: true, strict: false, coerceTypes: false });
+const validateSchema = ajv.compile<ConfigInput>(ConfigSchema);
+
+/** The result of a successful validation: the config, and warnings worth printing. */
+export interface ValidatedConfig {
+  readonly config: Config;
+  readonly warnings: readonly ConfigWarning[];
+}
+
+/**
+ * Validates a parsed config document (after `${env:…}` substitution) and returns the complete model.
+ * The input is not modified.
+ *
+ * @throws {ConfigError} `TANDEM_ERR_CONFIG_INVALID` with `details: [{ path, message }]`, every problem.
+ */
+export function validateConfig(document: unknown): ValidatedConfig {
+  const input: unknown = structuredClone(document ?? {});
+  if (!validateSchema(input)) {
+    throw invalid(schemaProblems(validateSchema.errors ?? []));
+  }
+  const problems: ErrorDetail[] = [];
+  const warnings: ConfigWarning[] = [];
+  const raw = input as Required<ConfigInput>;
+
+  const listeners = (raw.listeners ?? []).map((l, i) => resolveListener(l, `listeners[${i}]`, problems, warnings));
+  unique(listeners.map((l) => l.name), 'listeners', problems);
+  const addresses = new Map<string, string>();
+  listeners.forEach((l, i) => {
+    const key = `${l.host}:${l.port}`;
+    const other = addresses.get(key);
+    if (other !== undefined && l.port !== 0) problems.push({ path: `listeners[${i}].address`, message: `${l.address} is already used by listener "${other}"` });
+    addresses.set(key, l.name);
+  });
+
+  const upstreams = (raw.upstreams ?? []).map((u, i) => resolveUpstream(u, `upstreams[${i}]`, problems, warnings));
+  unique(upstreams.map((u) => u.name), 'upstreams', problems);
+
+  const listenerNames = new Set(listeners.map((l) => l.name));
+  const httpListeners = listeners.filter((l) => l.protocol === 'http').map((l) => l.name);
+  const upstreamNames = new Set(upstreams.map((u) => u.name));
+  const defaultBody = raw.limits?.bodyBytes ?? 0;
+  const routes = (raw.routes ?? []).map((r, i) =>
+    resolveRoute(r, i, { listenerNames, httpListeners, upstreamNames, defaultBody }, problems, warnings),
+  );
+  unique(routes.map((r) => r.name), 'routes', problems);
+
+  let admin: Config['admin'];
+  if (raw.admin !== undefined) {
+    admin = { address: raw.admin.address ?? '127.0.0.1:9901', token: raw.admin.token === '' ? undefined : raw.admin.token };
+    warnings.push({ path: 'admin', message: 'the admin API is not served by this version of Tandem; the section is validated and ignored' });
+  }
+
+  if (problems.length > 0) throw invalid(problems);
+  const config: Config = {
+    log: { level: raw.log?.level ?? 'info', access: raw.log?.access ?? true },
+    limits: { bodyBytes: raw.limits?.bodyBytes ?? 0, headerBytes: raw.limits?.headerBytes ?? 16384 },
+    shutdown: { drainMs: raw.shutdown?.drainMs ?? 10_000 },
+    listeners,
+    admin,
+    upstreams,
+    routes,
+  };
+  return { config, warnings };
+}
+
+function invalid(details: ErrorDetail[]): ConfigError {
+  const head = details.length === 1 ? '1 problem' : `${details.length} problems`;
+  return new ConfigError('TANDEM_ERR_CONFIG_INVALID', `invalid config: ${head}`, { details });
+}
+
+/** `/routes/2/match` → `routes[2].match`. */
+export function toPath(instancePath: string, child?: string): string {
+  let out = '';
+  for (const part of instancePath.split('/').slice(1)) {
+    const key = part.replace(/~1/g, '/').replace(/~0/g, '~');
+    out += /^\d+$/.test(key) ? `[${key}]` : out === '' ? key : `.${key}`;
+  }
+  if (child !== undefined) out += out === '' ? child : `.${child}`;
+  return out === '' ? '(root)' : out;
+}
+
+function schemaProblems(errors: readonly ErrorObject[]): ErrorDetail[] {
+  // A failed union (anyOf) also reports every branch's own failure: keep the union's one line.
+  const unions = errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath);
+  const seen = new Set<string>();
+  const out: ErrorDetail[] = [];
+  for (const e of errors) {
+    if (e.keyword !== 'anyOf' && unions.some((p) => e.instancePath === p || e.instancePath.startsWith(`${p}/`))) continue;
+    let detail: ErrorDetail;
+    if (e.keyword === 'required') {
+      detail = { path: toPath(e.instancePath, String(e.params['missingProperty'])), message: 'is required' };
+    } else if (e.keyword === 'additionalProperties') {
+      detail = { path: toPath(e.instancePath, String(e.params['additionalProperty'])), message: 'is not a known field' };
+    } else if (e.keyword === 'anyOf') {
+      detail = { path: toPath(e.instancePath), message: describeUnion(e) };
+    } else if (e.keyword === 'pattern') {
+      detail = { path: toPath(e.instancePath), message: `${JSON.stringify(e.data)} is not valid (${String(e.parentSchema?.['description'] ?? e.message)})` };
+    } else {
+      detail = { path: toPath(e.instancePath), message: e.message ?? 'is invalid' };
+    }
+    const key = `${detail.path}\u0000${detail.message}`;
+    if (!seen.has(key)) out.push(detail);
+    seen.add(key);
+  }
+  return out;
+}
+
+function describeUnion(e: ErrorObject): string {
+  const branches = (e.schema as { const?: unknown; type?: string }[] | undefined) ?? [];
+  const consts = branches.filter((b) => b.const !== undefined).map((b) => JSON.stringify(b.const));
+  if (consts.length === branches.length && consts.length > 0) return `${JSON.stringify(e.data)} is not one of ${consts.join(', ')}`;
+  const types = branches.map((b) => b.type ?? (b.const !== undefined ? JSON.stringify(b.const) : 'object'));
+  return `must be one of: ${[...new Set(types)].join(' | ')}`;
+}
+
+function unique(names: readonly string[], section: string, problems: ErrorDetail[]): void {
+  const seen = new Map<string, number>();
+  names.forEach((n, i) => {
+    const first = seen.get(n);
+    if (first !== undefined) problems.push({ path: `${section}[${i}].name`, message: `duplicate name "${n}" (also ${section}[${first}])` });
+    else seen.set(n, i);
+  });
+}
+
+/** Splits `host:port`, `[v6]:port` or `:port`. */
+export function splitAddress(address: string): { host: string; port: number } {
+  const colon = address.lastIndexOf(':');
+  let host = address.slice(0, colon);
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  return { host: host === '' ? '0.0.0.0' : host, port: Number(address.slice(colon + 1)) };
+}
+
+function resolveListener(
+  l: NonNullable<ConfigInput['listeners']>[number],
+  path: string,
+  problems: ErrorDetail[],
+  warnings: ConfigWarning[],
+): Listener {
+  const { host, port } = splitAddress(l.address);
+  if (port > 65_535) problems.push({ path: `${path}.address`, message: `port ${port} is out of range` });
+  const protocol = l.protocol ?? 'http';
+  if (protocol !== 'http') {
+    warnings.push({ path: `${path}.protocol`, message: `"${protocol}" listeners are not served by this version of Tandem; the listener is ignored` });
+  }
+  return { name: l.name, protocol, address: l.address, host, port };
+}
+
+function resolveUpstream(u: UpstreamInput, path: string, problems: ErrorDetail[], warnings: ConfigWarning[]): Upstream {
+  const targets: Target[] = [];
+  u.targets.forEach((t, i) => {
+    if (t.url.startsWith('sip:')) {
+      warnings.push({ path: `${path}.targets[${i}].url`, message: 'SIP targets are not served by this version of Tandem; the target is ignored' });
+      return;
+    }
+    const target = resolveTarget(t.url, t.weight ?? 1);
+    if (typeof target === 'string') problems.push({ path: `${path}.targets[${i}].url`, message: target });
+    else targets.push(target);
+  });
+  const authorities = new Set<string>();
+  targets.forEach((t, i) => {
+    if (authorities.has(t.authority)) problems.push({ path: `${path}.targets[${i}].url`, message: `duplicate target ${t.authority}` });
+    authorities.add(t.authority);
+  });
+  let hashOn: HashOn = { kind: 'clientIp' };
+  if (u.hashOn !== undefined) {
+    const keys = (['header', 'cookie', 'clientIp'] as const).filter((k) => u.hashOn?.[k] !== undefined);
+    if (keys.length !== 1) problems.push({ path: `${path}.hashOn`, message: 'set exactly one of header, cookie, clientIp' });
+    if (u.hashOn.header !== undefined) hashOn = { kind: 'header', name: u.hashOn.header.toLowerCase() };
+    else if (u.hashOn.cookie !== undefined) hashOn = { kind: 'cookie', name: u.hashOn.cookie };
+    if (u.loadBalancer !== 'consistentHash') problems.push({ path: `${path}.hashOn`, message: 'only used with loadBalancer: consistentHash' });
+  }
+  const pool = u.pool ?? {};
+  const timeouts = u.timeouts ?? {};
+  const retries = u.retries ?? {};
+  return {
+    name: u.name,
+    targets,
+    loadBalancer: u.loadBalancer ?? 'roundRobin',
+    hashOn,
+    pool: { connections: pool.connections ?? 256, keepAliveMs: pool.keepAliveMs ?? 4000, pipelining: pool.pipelining ?? 1 },
+    timeouts: { connectMs: timeouts.connectMs ?? 1000, requestMs: timeouts.requestMs ?? 15_000, idleMs: timeouts.idleMs ?? 60_000 },
+    retries: {
+      attempts: retries.attempts ?? 1,
+      on: retries.on ?? ['connectFailure'],
+      backoffMs: retries.backoffMs ?? 25,
+      budgetPercent: retries.budgetPercent ?? 20,
+    },
+    circuitBreaker: u.circuitBreaker,
+    healthCheck: u.healthCheck,
+  };
+}
+
+/** Parses a target URL; returns the problem as a string when it is not usable. */
+export function resolveTarget(url: string, weight: number): Target | string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `${JSON.stringify(url)} is not a URL (http://host:port or ws://host:port)`;
+  }
+  if (!['http:', 'ws:'].includes(parsed.protocol)) return `scheme ${parsed.protocol} is not supported (http:// or ws://)`;
+  if (parsed.pathname !== '/' || parsed.search !== '' || parsed.username !== '') {
+    return 'a target is an origin only (scheme, host, port): no path, query or credentials';
+  }
+  const port = parsed.port === '' ? '80' : parsed.port;
+  const authority = `${parsed.hostname}:${port}`;
+  return { url, origin: `http://${authority}`, authority, weight };
+}
+
+interface RouteContext {
+  readonly listenerNames: ReadonlySet<string>;
+  readonly httpListeners: readonly string[];
+  readonly upstreamNames: ReadonlySet<string>;
+  readonly defaultBody: number;
+}
+
+function resolveRoute(r: RouteInput, order: number, ctx: RouteContext, problems: ErrorDetail[], warnings: ConfigWarning[]): Route {
+  const path = `routes[${order}]`;
+  const listeners = r.listener === undefined ? [...ctx.httpListeners] : Array.isArray(r.listener) ? r.listener : [r.listener];
+  listeners.forEach((name, i) => {
+    if (!ctx.listenerNames.has(name)) {
+      const at = Array.isArray(r.listener) ? `${path}.listener[${i}]` : `${path}.listener`;
+      problems.push({ path: at, message: `unknown listener "${name}"` });
+    }
+  });
+  if (!ctx.upstreamNames.has(r.upstream)) problems.push({ path: `${path}.upstream`, message: `unknown upstream "${r.upstream}"` });
+  if (r.match.sip !== undefined) {
+    warnings.push({ path: `${path}.match.sip`, message: 'SIP routes are not served by this version of Tandem; the route is ignored' });
+  }
+  const pathMatch = resolvePathMatch(r.match, `${path}.match`, problems);
+  if ((r.stripPrefix ?? false) && pathMatch.kind !== 'prefix') {
+    problems.push({ path: `${path}.stripPrefix`, message: 'needs match.pathPrefix' });
+  }
+  const headers: HeaderMatcher[] = [];
+  for (const [rawName, m] of Object.entries(r.match.headers ?? {})) {
+    const name = rawName.toLowerCase();
+    if (typeof m === 'string') headers.push({ kind: 'exact', name, value: m });
+    else if (m.exact !== undefined) headers.push({ kind: 'exact', name, value: m.exact });
+    else if (m.prefix !== undefined) headers.push({ kind: 'prefix', name, value: m.prefix });
+    else if (m.regex !== undefined) {
+      try {
+        headers.push({ kind: 'regex', name, regex: new RegExp(m.regex) });
+      } catch (err) {
+        problems.push({ path: `${path}.match.headers.${rawName}.regex`, message: `invalid regular expression: ${(err as Error).message}` });
+      }
+    } else headers.push({ kind: 'present', name, present: m.present ?? true });
+  }
+  const hosts = (r.match.hosts ?? []).map((h) => h.toLowerCase());
+  hosts.forEach((h, i) => {
+    if (h !== '*' && !/^(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?$/.test(h) && !/^\[[0-9a-f:.]+\](:\d+)?$/.test(h)) {
+      problems.push({ path: `${path}.match.hosts[${i}]`, message: `${JSON.stringify(h)} is not a host, *.domain or *` });
+    }
+  });
+  return {
+    name: r.name,
+    listeners,
+    match: {
+      path: pathMatch,
+      hosts: hosts.includes('*') ? [] : hosts,
+      methods: (r.match.methods ?? []).map((m) => m.toUpperCase()),
+      headers,
+    },
+    upstream: r.upstream,
+    stripPrefix: r.stripPrefix ?? false,
+    websocket: r.websocket ?? false,
+    preserveHost: r.preserveHost ?? true,
+    hostRewrite: r.hostRewrite,
+    bodyBytes: r.limits?.bodyBytes ?? ctx.defaultBody,
+    order,
+  };
+}
+
+function resolvePathMatch(m: MatchInput, path: string, problems: ErrorDetail[]): PathMatch {
+  if (m.path !== undefined && m.pathPrefix !== undefined) {
+    problems.push({ path: `${path}.path`, message: 'set path or pathPrefix, not both' });
+  }
+  if (m.path !== undefined) {
+    if (/\*./.test(m.path)) problems.push({ path: `${path}.path`, message: 'a wildcard * may only end the path' });
+    return { kind: 'exact', path: m.path };
+  }
+  const prefix = m.pathPrefix ?? '/';
+  if (/[*:]/.test(prefix)) problems.push({ path: `${path}.pathPrefix`, message: 'a prefix is literal: no : parameters or * wildcards' });
+  return { kind: 'prefix', prefix: prefix.length > 1 && prefix.endsWith('/') ? prefix.slice(0, -1) : prefix };
+}

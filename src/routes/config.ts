@@ -1,0 +1,105 @@
+/**
+ * The route model: a validated config with every default filled in. Produced only by
+ * {@link validateConfig} (config-validate.ts); everything downstream (route table, upstreams, listeners)
+ * reads these shapes and never the raw file.
+ */
+import type { LogLevel } from './log-level.ts';
+
+export type ListenerProtocol = 'http' | 'sip' | 'sip-ws';
+
+export interface Listener {
+  readonly name: string;
+  readonly protocol: ListenerProtocol;
+  /** As written, `host:port`. */
+  readonly address: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface Target {
+  /** As written, e.g. `http://127.0.0.1:9001`. */
+  readonly url: string;
+  /** `http://host:port` (a `ws://` target is reached as `http://` and upgraded). */
+  readonly origin: string;
+  /** `host:port`, the target's identity in logs and metrics. */
+  readonly authority: string;
+  readonly weight: number;
+}
+
+export type LoadBalancerKind = 'roundRobin' | 'leastRequest' | 'consistentHash';
+
+export type HashOn =
+  | { readonly kind: 'header'; readonly name: string }
+  | { readonly kind: 'cookie'; readonly name: string }
+  | { readonly kind: 'clientIp' };
+
+export type RetryCondition = 'connectFailure' | 'reset' | number;
+
+export interface Upstream {
+  readonly name: string;
+  readonly targets: readonly Target[];
+  readonly loadBalancer: LoadBalancerKind;
+  readonly hashOn: HashOn;
+  readonly pool: { readonly connections: number; readonly keepAliveMs: number; readonly pipelining: number };
+  readonly timeouts: { readonly connectMs: number; readonly requestMs: number; readonly idleMs: number };
+  readonly retries: {
+    readonly attempts: number;
+    readonly on: readonly RetryCondition[];
+    readonly backoffMs: number;
+    readonly budgetPercent: number;
+  };
+  /** Accepted and validated; enforced by the upstream state machines (see README). */
+  readonly circuitBreaker: Readonly<Record<string, number>> | undefined;
+  /** Accepted and validated; enforced by the upstream state machines (see README). */
+  readonly healthCheck: Readonly<Record<string, number | string>> | undefined;
+}
+
+export type HeaderMatcher =
+  | { readonly kind: 'exact'; readonly name: string; readonly value: string }
+  | { readonly kind: 'prefix'; readonly name: string; readonly value: string }
+  | { readonly kind: 'regex'; readonly name: string; readonly regex: RegExp }
+  | { readonly kind: 'present'; readonly name: string; readonly present: boolean };
+
+export type PathMatch =
+  | { readonly kind: 'exact'; readonly path: string }
+  | { readonly kind: 'prefix'; readonly prefix: string };
+
+export interface RouteMatch {
+  readonly path: PathMatch;
+  /** Lower-case host patterns: `example.com`, `*.example.com`; empty means any host. */
+  readonly hosts: readonly string[];
+  /** Upper-case methods; empty means any method. */
+  readonly methods: readonly string[];
+  readonly headers: readonly HeaderMatcher[];
+}
+
+export interface Route {
+  readonly name: string;
+  readonly listeners: readonly string[];
+  readonly match: RouteMatch;
+  readonly upstream: string;
+  readonly stripPrefix: boolean;
+  readonly websocket: boolean;
+  readonly preserveHost: boolean;
+  readonly hostRewrite: string | undefined;
+  /** Largest request body for this route (bytes). */
+  readonly bodyBytes: number;
+  /** Position in the config file: the last tie-breaker of precedence. */
+  readonly order: number;
+}
+
+export interface Config {
+  readonly log: { readonly level: LogLevel; readonly access: boolean };
+  readonly limits: { readonly bodyBytes: number; readonly headerBytes: number };
+  readonly shutdown: { readonly drainMs: number };
+  readonly listeners: readonly Listener[];
+  readonly admin: { readonly address: string; readonly token: string | undefined } | undefined;
+  readonly upstreams: readonly Upstream[];
+  readonly routes: readonly Route[];
+}
+
+/** A problem found while validating, kept for output; the config is not usable while any are errors. */
+export interface ConfigWarning {
+  readonly path: string;
+  readonly message: string;
+}
