@@ -1,0 +1,35 @@
+/**
+ * What a supervisor supervises. {@link Child} is deliberately small so that machines
+ * (`MachineRef`), supervisors (`SupervisorRef`, `DynamicSupervisorRef`) and any other worker — a
+ * listener, a connection pool — can sit in one supervision tree.
+ *
+ * @module
+ */
+import type { ExitReason } from './exit-reason.ts';
+
+/** Options of a graceful stop. */
+export interface StopOptions {
+  /**
+   * How long to wait for the child to terminate, in ms. On expiry the returned promise rejects
+   * (the child is *not* killed: the caller decides). Default: wait forever.
+   */
+  readonly timeoutMs?: number;
+}
+
+/** A JSON-able description for supervision trees and the admin API. */
+export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
+
+/** A supervisable process. */
+export interface Child {
+  /** Resolves (never rejects) with the reason once the child has stopped, whatever the cause. */
+  readonly exited: Promise<ExitReason>;
+  /**
+   * Asks the child to stop with `reason` (running its cleanup) and resolves once it has exited.
+   * Idempotent: resolves at once if the child already exited.
+   */
+  stop(reason?: ExitReason, options?: StopOptions): Promise<void>;
+  /** Stops the child now, without cleanup; it exits with reason `killed` (OTP `brutal_kill`). */
+  kill(): void;
+  /** Optional: a JSON-able view of the child's state for `tree()` (a supervisor returns its subtree). */
+  describe?(): JsonValue;
+}
