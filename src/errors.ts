@@ -49,6 +49,11 @@ export const ERROR_CODES = {
     message: 'this route does not accept WebSocket upgrades',
     description: 'A WebSocket upgrade arrived on a route without `websocket: true`.',
   },
+  TANDEM_ERR_REQUEST_TIMEOUT: {
+    status: 408,
+    message: 'the request was not received in time',
+    description: 'The client did not send a complete request head within the server request timeout.',
+  },
   TANDEM_ERR_BODY_TOO_LARGE: {
     status: 413,
     message: 'request body too large',

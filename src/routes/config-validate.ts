@@ -63,6 +63,8 @@ export function validateConfig(document: unknown): ValidatedConfig {
     resolveRoute(r, i, { listenerNames, httpListeners, upstreamNames, defaultBody }, problems, warnings),
   );
   unique(routes.map((r) => r.name), 'routes', problems);
+  // SIP routes are validated above but not served by this version (a warning says so).
+  const servedRoutes = routes.filter((_, i) => raw.routes?.[i]?.match.sip === undefined);
 
   let admin: Config['admin'];
   if (raw.admin !== undefined) {
@@ -78,7 +80,7 @@ export function validateConfig(document: unknown): ValidatedConfig {
     listeners,
     admin,
     upstreams,
-    routes,
+    routes: servedRoutes,
   };
   return { config, warnings };
 }

@@ -1,0 +1,24 @@
+/**
+ * `npm start`: runs the demo upstream (examples/whoami on 127.0.0.1:9001) and `tandem start` on the
+ * embedded default config (config/tandem.yaml, or $TANDEM_CONFIG), side by side. SIGINT/SIGTERM stop both;
+ * when the gateway exits, the demo stops and this script exits with the gateway's status.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const run = (script: string, args: string[]): ChildProcess =>
+  spawn(process.execPath, [script, ...args], { cwd: root, stdio: 'inherit' });
+
+const demo = run('examples/whoami/server.ts', []);
+const gateway = run('src/cli.ts', ['start', ...process.argv.slice(2)]);
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    gateway.kill(signal);
+  });
+}
+gateway.on('exit', (code, signal) => {
+  demo.kill('SIGTERM');
+  process.exitCode = code ?? (signal === null ? 1 : 0);
+});
