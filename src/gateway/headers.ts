@@ -49,7 +49,8 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], info: Forw
   let xff: string | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     if (rawHeaders[i]!.length === 10 && rawHeaders[i]!.toLowerCase() === 'connection') {
-      connection = connectionTokens(rawHeaders[i + 1]);
+      const tokens = connectionTokens(rawHeaders[i + 1]);
+      if (tokens !== undefined) connection = connection === undefined ? tokens : new Set([...connection, ...tokens]);
     }
   }
   for (let i = 0; i < rawHeaders.length; i += 2) {

@@ -143,20 +143,22 @@ export class HttpListener {
     }
     const { route, upstream } = hit.value;
     const upstreamPath = upstreamPathOf(route, path) + (q === -1 ? '' : url.slice(q));
+    const clientIp = req.socket.remoteAddress ?? '';
     forward(
-      { req, res, route, upstream, path: upstreamPath, requestId, clientIp: req.socket.remoteAddress ?? '' },
-      this.#accessLog ? (outcome) => this.#logRequest(req, route, upstream, requestId, started, outcome) : noop,
+      { req, res, route, upstream, path: upstreamPath, requestId, clientIp },
+      this.#accessLog ? (outcome) => this.#logRequest(req, route, upstream, requestId, clientIp, started, outcome) : noop,
     );
   }
 
   #reject(req: IncomingMessage, res: ServerResponse, err: TandemError, requestId: string, started: number): void {
+    const remote = req.socket.remoteAddress;
     sendError(res, err, requestId);
     if (this.#accessLog) {
-      this.#log.info({ method: req.method, path: req.url, status: err.status, code: err.code, durationMs: elapsed(started), requestId, remote: req.socket.remoteAddress }, 'request');
+      this.#log.info({ method: req.method, path: req.url, status: err.status, code: err.code, durationMs: elapsed(started), requestId, remote }, 'request');
     }
   }
 
-  #logRequest(req: IncomingMessage, route: Route, upstream: UpstreamRuntime, requestId: string, started: number, o: ForwardOutcome): void {
+  #logRequest(req: IncomingMessage, route: Route, upstream: UpstreamRuntime, requestId: string, remote: string, started: number, o: ForwardOutcome): void {
     this.#log.info(
       {
         route: route.name,
@@ -170,7 +172,7 @@ export class HttpListener {
         bytesOut: o.bytesOut,
         attempts: o.attempts,
         requestId,
-        remote: req.socket.remoteAddress,
+        remote,
         code: o.error?.code,
         clientAborted: o.clientAborted || undefined,
       },
@@ -180,6 +182,7 @@ export class HttpListener {
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const started = performance.now();
+    const remote = req.socket.remoteAddress ?? '';
     const requestId = requestIdOf(req);
     socket.on('error', () => socket.destroy());
     const refuse = (err: TandemError): void => {
@@ -198,7 +201,7 @@ export class HttpListener {
     if (hit === undefined) return refuse(new TandemError('TANDEM_ERR_NO_ROUTE', `no route for ${req.method ?? 'GET'} ${path}`));
     const { route, upstream } = hit.value;
     if (!route.websocket) return refuse(new TandemError('TANDEM_ERR_WEBSOCKET_NOT_ALLOWED', `route "${route.name}" does not accept WebSocket upgrades`));
-    const index = upstream.pick({ headers: req.headers, clientIp: req.socket.remoteAddress ?? '' });
+    const index = upstream.pick({ headers: req.headers, clientIp: remote });
     if (index === -1) return refuse(new TandemError('TANDEM_ERR_NO_HEALTHY_TARGET', undefined, { retryAfterSeconds: 1 }));
     this.#ws.handle(
       {
@@ -209,14 +212,14 @@ export class HttpListener {
         target: upstream.targets[index]!,
         path: upstreamPathOf(route, path) + (q === -1 ? '' : url.slice(q)),
         requestId,
-        clientIp: req.socket.remoteAddress ?? '',
+        clientIp: remote,
         connectTimeoutMs: upstream.upstream.timeouts.connectMs,
         maxPayloadBytes: this.#maxPayloadBytes,
       },
       (o: WebSocketOutcome) => {
         if (!this.#accessLog) return;
         this.#log.info(
-          { route: route.name, upstream: upstream.upstream.name, target: o.target, method: req.method, path: req.url, status: o.status, durationMs: elapsed(started), bytesIn: o.bytesIn, bytesOut: o.bytesOut, closeCode: o.closeCode, code: o.error?.code, requestId, remote: req.socket.remoteAddress, websocket: true },
+          { route: route.name, upstream: upstream.upstream.name, target: o.target, method: req.method, path: req.url, status: o.status, durationMs: elapsed(started), bytesIn: o.bytesIn, bytesOut: o.bytesOut, closeCode: o.closeCode, code: o.error?.code, requestId, remote, websocket: true },
           'request',
         );
       },

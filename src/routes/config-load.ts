@@ -15,11 +15,11 @@ const ENV_REF = /\$(\$?)\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
  * @throws {ConfigError} `TANDEM_ERR_CONFIG_READ` with the parser's problems and their line:column.
  */
 export function parseConfigText(text: string, source = 'config'): unknown {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const details: ErrorDetail[] = doc.errors.map((e) => ({
       path: e.linePos?.[0] ? `${source}:${e.linePos[0].line}:${e.linePos[0].col}` : source,
-      message: e.message.split('\n')[0] ?? e.message,
+      message: (e.message.split('\n')[0] ?? e.message).replace(/ at line \d+, column \d+:?$/, ''),
     }));
     throw new ConfigError('TANDEM_ERR_CONFIG_READ', `${source} is not valid YAML or JSON`, { details });
   }
