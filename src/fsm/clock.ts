@@ -128,9 +128,9 @@ export class RealClock extends HeapClock {
 
 /**
  * Simulated time for tests. Time stands still until {@link SimulatedClock.advance}, which delivers
- * due timers one at a time in deadline order (ties in arm order), setting `now()` to each timer's
- * deadline and letting the machines run their queues (pending promise jobs) in between, as real
- * time would.
+ * due timers in deadline order (ties in arm order), setting `now()` to each deadline and letting the
+ * machines run their queues (pending promise jobs) between deadlines, as real time would. Timers due
+ * at the same instant expire together, as they would in one OS timer callback.
  */
 export class SimulatedClock extends HeapClock {
   #now: number;
@@ -161,10 +161,13 @@ export class SimulatedClock extends HeapClock {
       const key = this.heap.peekKey();
       if (key > target) break;
       if (key > this.#now) this.#now = key;
-      const t = this.heap.popDue(this.#now);
-      if (t === undefined) continue; // a lazily re-armed entry was re-filed
-      t.onExpire();
-      await settle();
+      // Fire everything due at this instant (as one OS timer callback would), then let machines run.
+      let fired = false;
+      for (let t = this.heap.popDue(this.#now); t !== undefined; t = this.heap.popDue(this.#now)) {
+        t.onExpire();
+        fired = true;
+      }
+      if (fired) await settle();
     }
     this.#now = target;
     await settle();

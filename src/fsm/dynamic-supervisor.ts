@@ -1,0 +1,281 @@
+/**
+ * A dynamic supervisor (OTP `simple_one_for_one`, Elixir `DynamicSupervisor`): every child comes
+ * from one template and is started on demand with its own args — one machine per connection, SIP
+ * transaction or dialog (SPEC B.6). Failed children are restarted one for one with the same args,
+ * within the restart intensity; on shutdown all children are stopped in parallel.
+ *
+ * @module
+ */
+import { supEscalationChannel, supRestartChannel } from './channels.ts';
+import type { Child, JsonValue, StopOptions } from './child.ts';
+import { type ChildType, checkPolicy, isChild, type RestartType, resolvePolicy, type Shutdown, shouldRestart, shutdownChild } from './child-spec.ts';
+import { type Clock, defaultClock } from './clock.ts';
+import { ChildStartError, InvalidChildSpecError, InvalidFlagsError, MaxIntensityError, StopTimeoutError, SupervisorNotRunningError } from './errors.ts';
+import { describeExit, type ExitReason } from './exit-reason.ts';
+import { RestartIntensity } from './restart-intensity.ts';
+import type { ChildStatus, SupervisorStatus, SupervisorTree } from './supervisor.ts';
+import { checkIntensity, DEFAULT_INTENSITY, DEFAULT_PERIOD_MS } from './supervisor-flags.ts';
+
+/** How to start (and restart, and stop) each child of a dynamic supervisor. */
+export interface ChildTemplate<A, C extends Child> {
+  /** Starts one child from its args. Rejecting is a failed start. */
+  start(args: A): Promise<C>;
+  /** Default `permanent`; per-connection machines are usually `temporary`. */
+  readonly restart?: RestartType;
+  /** Default 5000 (ms) for workers, `infinity` for supervisors. */
+  readonly shutdown?: Shutdown;
+  /** Default `worker`. */
+  readonly type?: ChildType;
+}
+
+/** Options of {@link startDynamicSupervisor}. */
+export interface DynamicSupervisorOptions {
+  /** Shown in `tree()` and diagnostics messages. Default `dynamic-supervisor`. */
+  readonly name?: string;
+  /** Maximum restarts within `periodMs`; one more escalates. Default 1. */
+  readonly intensity?: number;
+  /** Default 5000 ms. */
+  readonly periodMs?: number;
+  /** Default: the shared real clock. */
+  readonly clock?: Clock;
+}
+
+/** A child of a dynamic supervisor, for `whichChildren()`. */
+export type DynamicChildInfo = {
+  /** Sequence number given at `startChild`, kept across restarts. */
+  readonly id: string;
+  readonly type: ChildType;
+  readonly restart: RestartType;
+  readonly status: ChildStatus;
+  readonly restarts: number;
+};
+
+/** A handle on a dynamic supervisor. Satisfies {@link Child}. */
+export interface DynamicSupervisorRef<A, C extends Child> extends Child {
+  readonly id: number;
+  readonly name: string;
+  /**
+   * Starts a child from the template with `args`.
+   * @throws {ChildStartError} {SupervisorNotRunningError}
+   */
+  startChild(args: A): Promise<C>;
+  /** Stops a child by the template's shutdown policy and forgets it. Resolves false if not a current child. */
+  terminateChild(child: C): Promise<boolean>;
+  /** Number of children (running or restarting). */
+  countChildren(): number;
+  whichChildren(): DynamicChildInfo[];
+  tree(): SupervisorTree;
+  describe(): JsonValue;
+  /** Stops every child in parallel, then exits with `reason` (default `shutdown`). */
+  stop(reason?: ExitReason, options?: StopOptions): Promise<void>;
+  kill(): void;
+  readonly exited: Promise<ExitReason>;
+}
+
+class DynamicRecord<A, C extends Child> {
+  readonly id: string;
+  readonly args: A;
+  handle: C | null = null;
+  status: ChildStatus = 'restarting';
+  restarts = 0;
+  constructor(id: string, args: A) {
+    this.id = id;
+    this.args = args;
+  }
+}
+
+let nextId = 1;
+function noop(): void {}
+
+/**
+ * Starts a dynamic supervisor with no children.
+ * @throws {InvalidChildSpecError} for a bad template; {InvalidFlagsError} for bad intensity/period.
+ */
+export async function startDynamicSupervisor<A, C extends Child>(
+  template: ChildTemplate<A, C>,
+  options: DynamicSupervisorOptions = {},
+): Promise<DynamicSupervisorRef<A, C>> {
+  if (typeof template !== 'object' || template === null || typeof template.start !== 'function') {
+    throw new InvalidChildSpecError('A child template needs a start(args) function', { details: [{ path: 'template.start', message: 'must be a function' }] });
+  }
+  const problems = checkPolicy(template as unknown as Record<string, unknown>, 'never', 'template');
+  if (problems.length > 0) {
+    throw new InvalidChildSpecError(`Invalid child template: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, { details: problems });
+  }
+  const flagProblems = checkIntensity(options);
+  if (flagProblems.length > 0) {
+    throw new InvalidFlagsError(`Invalid dynamic supervisor options: ${flagProblems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, { details: flagProblems });
+  }
+  return new DynamicSupervisor(template, options);
+}
+
+class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C> {
+  readonly id = nextId++;
+  readonly name: string;
+  readonly #start: (args: A) => Promise<C>;
+  readonly #policy: { restart: RestartType; shutdown: Shutdown; type: ChildType };
+  readonly #clock: Clock;
+  readonly #intensity: RestartIntensity;
+  readonly #children = new Set<DynamicRecord<A, C>>();
+  #nextChild = 1;
+  #status: SupervisorStatus = 'running';
+  readonly #exited = Promise.withResolvers<ExitReason>();
+
+  constructor(template: ChildTemplate<A, C>, options: DynamicSupervisorOptions) {
+    this.name = options.name ?? 'dynamic-supervisor';
+    this.#start = (args) => template.start(args);
+    this.#policy = resolvePolicy(template);
+    this.#clock = options.clock ?? defaultClock;
+    this.#intensity = new RestartIntensity(options.intensity ?? DEFAULT_INTENSITY, options.periodMs ?? DEFAULT_PERIOD_MS);
+  }
+
+  get exited(): Promise<ExitReason> {
+    return this.#exited.promise;
+  }
+
+  async startChild(args: A): Promise<C> {
+    if (this.#status !== 'running') throw new SupervisorNotRunningError(`Supervisor "${this.name}" is ${this.#status}`);
+    const record = new DynamicRecord<A, C>(String(this.#nextChild++), args);
+    const handle = await this.#startRecord(record);
+    this.#children.add(record);
+    return handle;
+  }
+
+  async terminateChild(child: C): Promise<boolean> {
+    for (const record of this.#children) {
+      if (record.handle !== child) continue;
+      this.#children.delete(record);
+      record.handle = null;
+      record.status = 'stopped';
+      await shutdownChild(child, this.#policy.shutdown, this.#clock);
+      return true;
+    }
+    return false;
+  }
+
+  countChildren(): number {
+    return this.#children.size;
+  }
+
+  whichChildren(): DynamicChildInfo[] {
+    return [...this.#children].map((r) => this.#info(r));
+  }
+
+  tree(): SupervisorTree {
+    return {
+      name: this.name,
+      id: this.id,
+      type: 'supervisor',
+      strategy: 'dynamic',
+      status: this.#status,
+      intensity: this.#intensity.intensity,
+      periodMs: this.#intensity.periodMs,
+      recentRestarts: this.#intensity.count(this.#clock.now()),
+      children: [...this.#children].map((r) => ({ ...this.#info(r), detail: r.handle?.describe?.() ?? null })),
+    };
+  }
+
+  describe(): JsonValue {
+    return this.tree();
+  }
+
+  stop(reason: ExitReason = 'shutdown', options: StopOptions = {}): Promise<void> {
+    void this.#shutdown(reason);
+    const done = this.exited.then(noop);
+    const timeoutMs = options.timeoutMs;
+    if (timeoutMs === undefined || timeoutMs === Infinity) return done;
+    return new Promise<void>((resolve, reject) => {
+      const timer = this.#clock.createTimer(() => reject(new StopTimeoutError(`Supervisor "${this.name}" did not stop within ${timeoutMs} ms`)));
+      timer.arm(this.#clock.now() + timeoutMs);
+      void done.then(() => {
+        timer.disarm();
+        resolve();
+      });
+    });
+  }
+
+  kill(): void {
+    if (this.#status === 'exited') return;
+    const records = [...this.#children];
+    this.#children.clear();
+    for (const record of records) {
+      const handle = record.handle;
+      record.handle = null;
+      handle?.kill();
+    }
+    this.#status = 'exited';
+    this.#exited.resolve('killed');
+  }
+
+  async #startRecord(record: DynamicRecord<A, C>): Promise<C> {
+    let handle: unknown;
+    try {
+      handle = await this.#start(record.args);
+    } catch (error) {
+      throw new ChildStartError(`A child of supervisor "${this.name}" failed to start: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    if (!isChild(handle)) throw new ChildStartError(`Supervisor "${this.name}": start(args) must resolve with a child ({ exited, stop, kill })`);
+    if (this.#status !== 'running') {
+      handle.kill();
+      throw new SupervisorNotRunningError(`Supervisor "${this.name}" stopped while a child was starting`);
+    }
+    const child = handle as C;
+    record.handle = child;
+    record.status = 'running';
+    void child.exited.then((reason) => this.#childExited(record, child, reason));
+    return child;
+  }
+
+  async #childExited(record: DynamicRecord<A, C>, handle: C, reason: ExitReason): Promise<void> {
+    if (this.#status !== 'running' || record.handle !== handle) return;
+    record.handle = null;
+    record.status = 'stopped';
+    if (!shouldRestart(this.#policy.restart, reason)) {
+      this.#children.delete(record);
+      return;
+    }
+    for (;;) {
+      if (!this.#intensity.add(this.#clock.now())) {
+        const { intensity, periodMs } = this.#intensity;
+        if (supEscalationChannel.hasSubscribers) {
+          supEscalationChannel.publish({ name: this.name, id: this.id, childId: record.id, restarts: intensity + 1, intensity, periodMs });
+        }
+        const error = new MaxIntensityError(`Supervisor "${this.name}": more than ${intensity} restart(s) in ${periodMs} ms (${describeExit(reason)})`, { cause: reason });
+        await this.#shutdown({ shutdown: error });
+        return;
+      }
+      if (supRestartChannel.hasSubscribers) supRestartChannel.publish({ name: this.name, id: this.id, childId: record.id, reason });
+      record.status = 'restarting';
+      try {
+        await this.#startRecord(record);
+        record.restarts++;
+        return;
+      } catch (error) {
+        if (this.#status !== 'running' || !this.#children.has(record)) return;
+        reason = { error }; // OTP try_again: a failed restart counts as another restart
+      }
+    }
+  }
+
+  /** Stops every child in parallel (SPEC B.6), then exits. */
+  async #shutdown(reason: ExitReason): Promise<void> {
+    if (this.#status !== 'running') return;
+    this.#status = 'stopping';
+    const records = [...this.#children];
+    await Promise.all(
+      records.map((record) => {
+        const handle = record.handle;
+        record.handle = null;
+        record.status = 'stopped';
+        return handle === null ? undefined : shutdownChild(handle, this.#policy.shutdown, this.#clock);
+      }),
+    );
+    this.#children.clear();
+    this.#status = 'exited';
+    this.#exited.resolve(reason);
+  }
+
+  #info(record: DynamicRecord<A, C>): DynamicChildInfo {
+    return { id: record.id, type: this.#policy.type, restart: this.#policy.restart, status: record.status, restarts: record.restarts };
+  }
+}
