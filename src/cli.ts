@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import closeWithGrace from 'close-with-grace';
-import { ConfigError, TandemError } from './errors.ts';
+import { ConfigError, type TandemError } from './errors.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { createLogger } from './gateway/logger.ts';
 import { loadConfigFile } from './routes/config-load.ts';

@@ -38,7 +38,8 @@ interface Candidate<T> {
   readonly rank: readonly number[];
 }
 
-interface HostGroup<T> {
+/** The routes of one host pattern; each router pattern's store holds its ranked candidates. */
+interface HostGroup {
   readonly router: Router.Instance<Router.HTTPVersion.V1>;
 }
 
@@ -49,9 +50,9 @@ const NOOP = (): void => {};
 const LOOKUP_METHOD = 'GET';
 
 export class RouteTable<T> {
-  readonly #exact = new Map<string, HostGroup<T>>();
-  readonly #wildcards: { readonly suffix: string; readonly group: HostGroup<T> }[] = [];
-  readonly #any: HostGroup<T> | undefined;
+  readonly #exact = new Map<string, HostGroup>();
+  readonly #wildcards: { readonly suffix: string; readonly group: HostGroup }[] = [];
+  readonly #any: HostGroup | undefined;
   /** Every route of this table, in config order. */
   readonly routes: readonly Route[];
 
@@ -70,7 +71,7 @@ export class RouteTable<T> {
         byHost.set(host, list);
       }
     }
-    let any: HostGroup<T> | undefined;
+    let any: HostGroup | undefined;
     for (const [host, list] of byHost) {
       const group = compileGroup(list);
       if (host === '*') any = group;
@@ -87,24 +88,24 @@ export class RouteTable<T> {
     if (host !== '') {
       const exact = this.#exact.get(host) ?? this.#exact.get(stripPort(host));
       if (exact !== undefined) {
-        const hit = findIn(exact, req);
+        const hit = findIn<T>(exact, req);
         if (hit !== undefined) return hit;
       }
       if (this.#wildcards.length > 0) {
         const bare = stripPort(host);
         for (const { suffix, group } of this.#wildcards) {
           if (bare.endsWith(suffix) && bare.length > suffix.length) {
-            const hit = findIn(group, req);
+            const hit = findIn<T>(group, req);
             if (hit !== undefined) return hit;
           }
         }
       }
     }
-    return this.#any === undefined ? undefined : findIn(this.#any, req);
+    return this.#any === undefined ? undefined : findIn<T>(this.#any, req);
   }
 }
 
-function findIn<T>(group: HostGroup<T>, req: RouteRequest): RouteHit<T> | undefined {
+function findIn<T>(group: HostGroup, req: RouteRequest): RouteHit<T> | undefined {
   const found = group.router.find(LOOKUP_METHOD, req.path);
   if (found === null) return undefined;
   const candidates = found.store as Store<T>;
@@ -181,7 +182,7 @@ function compareRank(a: readonly number[], b: readonly number[]): number {
   return 0;
 }
 
-function compileGroup<T>(entries: readonly { route: Route; value: T }[]): HostGroup<T> {
+function compileGroup<T>(entries: readonly { route: Route; value: T }[]): HostGroup {
   const router = Router({ ignoreTrailingSlash: false, caseSensitive: true, maxParamLength: 500 });
   const own = new Map<string, Candidate<T>[]>();
   const prefixes: Candidate<T>[] = [];

@@ -1,7 +1,7 @@
 import { Agent, request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConsistentHash, LeastRequest, WeightedRoundRobin } from '../../src/routes/load-balancer.ts';
-import { proxyConfig, startBackend, type Backend } from '../helpers/backend.ts';
+import { startBackend, type Backend } from '../helpers/backend.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 
 const agent = new Agent({ connections: 16 });
