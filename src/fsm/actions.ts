@@ -68,7 +68,7 @@ export type InitAction<M = unknown, R = unknown> = EnterAction<M, R> | NextEvent
 export type Action<M = unknown, R = unknown> = InitAction<M, R> | PostponeAction;
 
 /** Reply `value` to the caller behind `from`. */
-export function reply<R>(from: From<R>, value: R): ReplyAction<R> {
+export function reply<R>(from: From<R>, value: NoInfer<R>): ReplyAction<R> {
   return { type: 'reply', from, value };
 }
 

@@ -14,7 +14,7 @@ declare const replyType: unique symbol;
  */
 export interface From<R = unknown> {
   /** Phantom member carrying the reply type; never present at run time. */
-  readonly [replyType]?: (value: R) => void;
+  readonly [replyType]?: R;
 }
 
 /** A `call()`: the caller awaits a reply sent with `reply(event.from, value)`. */
