@@ -1,6 +1,6 @@
 /**
  * `npm start`: runs the demo upstream (examples/whoami on 127.0.0.1:9001) and `tandem start` on the
- * embedded default config (config/tandem.yaml, or $TANDEM_CONFIG), side by side. SIGINT/SIGTERM stop both;
+ * embedded default config (config/tandem.yaml, or $TANDEM_CONFIG), side by side. SIGINT/SIGTERM stop both (SIGHUP is passed to the gateway);
  * when the gateway exits, the demo stops and this script exits with the gateway's status.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -8,12 +8,14 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const run = (script: string, args: string[]): ChildProcess =>
-  spawn(process.execPath, [script, ...args], { cwd: root, stdio: 'inherit' });
+  // Each child in its own process group: a terminal's Ctrl-C reaches only this script, which passes the
+  // signal on once (a second SIGINT would cut the gateway's drain short).
+  spawn(process.execPath, [script, ...args], { cwd: root, stdio: 'inherit', detached: true });
 
 const demo = run('examples/whoami/server.ts', []);
 const gateway = run('src/cli.ts', ['start', ...process.argv.slice(2)]);
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
     gateway.kill(signal);
   });
