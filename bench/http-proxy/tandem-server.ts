@@ -1,0 +1,33 @@
+/**
+ * Tandem under benchmark, in its own process: one HTTP listener on 127.0.0.1, one upstream (the
+ * benchmark backend), one catch-all route. The access log is ON (one JSON line per request through pino,
+ * asynchronous writes) to `--access-log` (default /dev/null), as a production gateway would run.
+ *
+ * Usage: node bench/http-proxy/tandem-server.ts --upstream http://127.0.0.1:PORT [--port N] [--access-log PATH]
+ * Prints `{"port":N,"pid":N}` once listening; drains and exits on SIGTERM/SIGINT.
+ */
+import pino from 'pino';
+import { Gateway } from '../../src/gateway/gateway.ts';
+import { createLogger } from '../../src/gateway/logger.ts';
+import { validateConfig } from '../../src/routes/config-validate.ts';
+import { announce, argValue, onShutdown } from './child.ts';
+
+const upstream = argValue('--upstream');
+if (upstream === undefined) throw new Error('--upstream http://127.0.0.1:PORT is required');
+const port = Number(argValue('--port') ?? 0);
+const accessLog = argValue('--access-log') ?? '/dev/null';
+
+const { config } = validateConfig({
+  log: { level: 'info', access: true },
+  listeners: [{ name: 'web', address: `127.0.0.1:${port}` }],
+  upstreams: [{ name: 'app', targets: [{ url: upstream }] }],
+  routes: [{ name: 'app', match: { pathPrefix: '/' }, upstream: 'app' }],
+});
+const destination = pino.destination({ dest: accessLog, sync: false });
+const gateway = await Gateway.start(config, createLogger('info', destination));
+announce({ port: gateway.addresses()['web']!.port, accessLog });
+
+onShutdown(async () => {
+  await gateway.stop(1000);
+  destination.flushSync();
+});
