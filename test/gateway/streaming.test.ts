@@ -205,7 +205,7 @@ describe('streaming through the proxy', () => {
     const growth = peak - before;
     console.info(`gateway RSS (default flags): ${(before / MiB).toFixed(1)} MiB before, ${(peak / MiB).toFixed(1)} MiB peak, growth ${(growth / MiB).toFixed(1)} MiB; backend had written ${(backendAtPauseEnd / MiB).toFixed(1)} MiB when the 1.5 s client pause ended; RSS change during the pause ${(growthDuringPause / MiB).toFixed(1)} MiB`);
     expect(backendAtPauseEnd).toBeLessThan(25 * MiB);
-    expect(growthDuringPause).toBeLessThan(10 * MiB);
+    expect(growthDuringPause).toBeLessThan(15 * MiB);
     // `growth` is reported, not asserted: at default flags it is dominated by GC timing (see above).
   });
 
