@@ -42,7 +42,7 @@ async function rate(rounds: number, events: number, fn: (events: number) => Prom
 async function tandemEvents(freshActions: boolean): Promise<number> {
   const REARM = [eventTimeout(30_000, 'idle')] as const;
   let handled = 0;
-  const m = await startMachine<'ready', null, number>(
+  const m = await startMachine<'ready', null, number | string>(
     {
       name: 'bench',
       init: () => ({ state: 'ready', data: null }),
