@@ -6,9 +6,8 @@
  * Usage: node bench/http-proxy/tandem-server.ts --upstream http://127.0.0.1:PORT [--port N] [--access-log PATH]
  * Prints `{"port":N,"pid":N}` once listening; drains and exits on SIGTERM/SIGINT.
  */
-import pino from 'pino';
 import { Gateway } from '../../src/gateway/gateway.ts';
-import { createLogger } from '../../src/gateway/logger.ts';
+import { createLogger, logDestination } from '../../src/gateway/logger.ts';
 import { validateConfig } from '../../src/routes/config-validate.ts';
 import { announce, argValue, onShutdown } from './child.ts';
 
@@ -23,7 +22,7 @@ const { config } = validateConfig({
   upstreams: [{ name: 'app', targets: [{ url: upstream }] }],
   routes: [{ name: 'app', match: { pathPrefix: '/' }, upstream: 'app' }],
 });
-const destination = pino.destination({ dest: accessLog, sync: false });
+const destination = logDestination(accessLog);
 const gateway = await Gateway.start(config, createLogger('info', destination));
 announce({ port: gateway.addresses()['web']!.port, accessLog });
 

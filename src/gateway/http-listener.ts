@@ -61,9 +61,16 @@ export class HttpListener {
       logger: false,
       return503OnClosing: false,
       forceCloseConnections: 'idle',
-      keepAliveTimeout: 72_000,
-      requestTimeout: 0,
-      serverFactory: (handler) => createServer({ maxHeaderSize, insecureHTTPParser: false }, handler),
+      // fastify applies its timeout options only to servers it creates itself: they are set below.
+      serverFactory: (handler) => {
+        const server = createServer({ maxHeaderSize, insecureHTTPParser: false }, handler);
+        // Longer than the usual 60 s idle timeout of load balancers in front, so they close first.
+        server.keepAliveTimeout = 72_000;
+        // A whole request (head and body) may take as long as it streams; the head must come in 30 s.
+        server.requestTimeout = 0;
+        server.headersTimeout = 30_000;
+        return server;
+      },
       clientErrorHandler: (err, socket) => clientError(err, socket, this.#log),
     });
     // Bodies are streamed to the upstream untouched: no fastify parser may read them.

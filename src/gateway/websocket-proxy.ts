@@ -56,6 +56,8 @@ export class WebSocketProxy {
   readonly #chosen = new WeakMap<IncomingMessage, string | false>();
   readonly #server: WebSocketServer;
   readonly #sessions = new Set<{ client: WebSocket; upstream: WebSocket }>();
+  /** Client sockets whose upstream handshake is still under way, with that upstream attempt. */
+  readonly #pending = new Map<Duplex, WebSocket>();
 
   constructor() {
     this.#server = new WebSocketServer({
@@ -106,18 +108,33 @@ export class WebSocketProxy {
       maxPayload: ex.maxPayloadBytes,
       followRedirects: false,
     });
+    // Until the upstream handshake is done, the client socket is "pending": shutdown can cut it.
+    this.#pending.set(socket, upstream);
+    let opened = false;
+    const settle = (): void => {
+      this.#pending.delete(socket);
+    };
     const refuse = (err: TandemError): void => {
+      settle();
       if (socket.writable) socket.end(rawErrorResponse(err));
       else socket.destroy();
       finish({ status: err.status, bytesIn: 0, bytesOut: 0, closeCode: undefined, error: err });
     };
     socket.on('error', () => upstream.terminate());
+    // A client that half-closes or goes away during the handshake abandons it.
+    socket.once('end', () => {
+      if (!opened) socket.destroy();
+    });
     socket.once('close', () => {
-      if (upstream.readyState === WebSocket.CONNECTING) upstream.terminate();
+      if (opened) return;
+      settle();
+      upstream.terminate();
+      finish({ status: 0, bytesIn: 0, bytesOut: 0, closeCode: undefined, error: undefined });
     });
 
     upstream.once('unexpected-response', (_request, response) => {
       // The target refused the upgrade: pass its answer back as it is (status, headers, body).
+      settle();
       const status = response.statusCode ?? 502;
       let head = `HTTP/1.1 ${status} ${response.statusMessage ?? ''}\r\n`;
       for (let i = 0; i < response.rawHeaders.length; i += 2) {
@@ -125,24 +142,26 @@ export class WebSocketProxy {
         if (!isHopByHop(name.toLowerCase())) head += `${name}: ${response.rawHeaders[i + 1]!}\r\n`;
       }
       head += 'Connection: close\r\n\r\n';
+      finish({ status, bytesIn: 0, bytesOut: 0, closeCode: undefined, error: undefined });
       if (socket.writable) {
         socket.write(head);
         response.pipe(socket);
       } else {
         response.resume();
       }
-      finish({ status, bytesIn: 0, bytesOut: 0, closeCode: undefined, error: undefined });
     });
     upstream.once('error', (err) => {
-      if (upstream.readyState === WebSocket.CLOSED && !finished && socket.readable) {
-        const kind = (err as { message?: string }).message === 'Opening handshake has timed out' ? 'timeout' : classifyFailure(err);
-        refuse(toUpstreamError(kind, authority, err));
-      }
+      // Errors after the handshake are the session's (see #pipe).
+      if (opened || finished) return;
+      const kind = (err as { message?: string }).message === 'Opening handshake has timed out' ? 'timeout' : classifyFailure(err);
+      refuse(toUpstreamError(kind, authority, err));
     });
     upstream.once('upgrade', (response) => {
       this.#chosen.set(req, response.headers['sec-websocket-protocol'] ?? false);
     });
     upstream.once('open', () => {
+      opened = true;
+      settle();
       upstream.pause();
       if (!socket.readable || socket.destroyed) {
         upstream.terminate();
@@ -186,8 +205,12 @@ export class WebSocketProxy {
     }
   }
 
-  /** Terminates every session at once. */
+  /** Terminates every session, and every upgrade still waiting for its upstream, at once. */
   terminateAll(): void {
+    for (const [socket, upstream] of this.#pending) {
+      upstream.terminate();
+      socket.destroy();
+    }
     for (const { client, upstream } of this.#sessions) {
       client.terminate();
       upstream.terminate();
