@@ -61,3 +61,11 @@ describe('exit reasons', () => {
     expect(fsm.describeExit({ shutdown: { route: 'a' } })).toBe('shutdown ({"route":"a"})');
   });
 });
+
+describe('docs', () => {
+  it('docs/fsm.md lists every error code', async () => {
+    const { readFileSync } = await import('node:fs');
+    const docs = readFileSync(new URL('../../docs/fsm.md', import.meta.url), 'utf8');
+    for (const code of Object.keys(FSM_ERROR_CODES)) expect(docs).toContain(`| \`${code}\` |`);
+  });
+});
