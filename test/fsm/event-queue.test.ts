@@ -115,7 +115,7 @@ describe('A.9 the order within one transition', () => {
   it('A.9 actions → enter call → postpone → retry postponed → insert next-events → timeouts → oldest queued event', async () => {
     const clock = simClock();
     const log: string[] = [];
-    let self: MachineRef<string, string> | undefined;
+    const self: { ref?: MachineRef<string, string> } = {};
     type S = 'a' | 'b';
     const m = await startMachine<S, null, string>(
       {
@@ -130,7 +130,7 @@ describe('A.9 the order within one transition', () => {
           a(event) {
             log.push(`a ${show(event)}`);
             if (event.msg === 'go') {
-              self?.cast('external, sent during the transition');
+              self.ref?.cast('external, sent during the transition');
               return next('b', undefined, [
                 stateTimeout(0, 'zero state timeout'),
                 nextEvent('n1'),
@@ -149,7 +149,7 @@ describe('A.9 the order within one transition', () => {
       undefined,
       { clock },
     );
-    self = m;
+    self.ref = m;
     m.cast('p1');
     m.cast('p2');
     m.cast('go');

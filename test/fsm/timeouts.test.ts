@@ -264,14 +264,14 @@ describe('A.13 cancel and update', () => {
 describe('A.14 zero-time timeouts', () => {
   it('A.14 zero-time state and generic timeouts are delivered after already queued events, before later external events', async () => {
     const clock = simClock();
-    let self: MachineRef<string, string> | undefined;
+    const self: { ref?: MachineRef<string, string> } = {};
     const { m, log } = await scripted(clock, {
       go: () => {
-        self?.cast('external');
+        self.ref?.cast('external');
         return keep(undefined, [genericTimeout('g', 0, 'g0'), stateTimeout(0, 's0'), nextEvent('i1'), nextEvent('i2')]);
       },
     });
-    self = m;
+    self.ref = m;
     m.cast('go');
     await settle();
     expect(log).toEqual(['0 a cast:go', '0 a internal:i1', '0 a internal:i2', '0 a genericTimeout(g):g0', '0 a stateTimeout:s0', '0 a cast:external']);
