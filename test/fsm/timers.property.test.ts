@@ -1,26 +1,29 @@
 /**
  * Property: with random arms, restarts, cancels, updates, state changes and time advances, the
- * machine's timeouts expire exactly as a reference model says: right deadline, right content, and
- * a cancelled or restarted timer's old expiry is never delivered.
+ * machine's event, state and generic timeouts expire exactly as a reference model says: right
+ * deadline, right content, and a cancelled or restarted timer's old expiry is never delivered.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   type Action,
+  cancelEventTimeout,
   cancelGenericTimeout,
   cancelStateTimeout,
+  eventTimeout,
   genericTimeout,
   keep,
   next,
   SimulatedClock,
   startMachine,
   stateTimeout,
+  updateEventTimeout,
   updateGenericTimeout,
   updateStateTimeout,
 } from '../../src/fsm/index.ts';
 import { settle } from './helpers.ts';
 
-type Key = 'g1' | 'g2' | 'g3' | 'state';
+type Key = 'g1' | 'g2' | 'g3' | 'state' | 'event';
 type Cmd =
   | { op: 'arm'; key: Key; ms: number }
   | { op: 'cancel'; key: Key }
@@ -28,7 +31,7 @@ type Cmd =
   | { op: 'change' }
   | { op: 'advance'; ms: number };
 
-const keyArb = fc.constantFrom<Key>('g1', 'g2', 'g3', 'state');
+const keyArb = fc.constantFrom<Key>('g1', 'g2', 'g3', 'state', 'event');
 const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ op: fc.constant('arm' as const), key: keyArb, ms: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 100 })) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('cancel' as const), key: keyArb }) },
@@ -39,7 +42,10 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
 
 type Pending = { deadline: number; token: string; seq: number };
 
-/** Reference model. Rule under test besides the basics: when g1 expires, the machine cancels g2. */
+/**
+ * Reference model. Every command is an event, and so is every delivered timeout: each cancels the
+ * event timeout (SPEC A.10). Extra rule: when g1 expires, the machine cancels g2.
+ */
 function model(cmds: Cmd[]): string[] {
   let now = 0;
   let seq = 0;
@@ -48,10 +54,12 @@ function model(cmds: Cmd[]): string[] {
   const log: string[] = [];
   const deliver = (key: Key, token: string) => {
     log.push(`${now} ${key}:${token}`);
+    timers.delete('event');
     if (key === 'g1') timers.delete('g2');
   };
   for (const cmd of cmds) {
     const token = `t${tokens++}`;
+    if (cmd.op !== 'advance') timers.delete('event'); // the command itself is an event
     switch (cmd.op) {
       case 'arm':
         timers.delete(cmd.key);
@@ -88,16 +96,15 @@ function model(cmds: Cmd[]): string[] {
 }
 
 function actionFor(cmd: Cmd, token: string): Action<string> | undefined {
-  const generic = cmd.op !== 'change' && cmd.op !== 'advance' && cmd.key !== 'state';
+  if (cmd.op === 'change' || cmd.op === 'advance') return undefined;
+  const key = cmd.key;
   switch (cmd.op) {
     case 'arm':
-      return generic ? genericTimeout(cmd.key, cmd.ms, token) : stateTimeout(cmd.ms, token);
+      return key === 'state' ? stateTimeout(cmd.ms, token) : key === 'event' ? eventTimeout(cmd.ms, token) : genericTimeout(key, cmd.ms, token);
     case 'cancel':
-      return generic ? cancelGenericTimeout(cmd.key) : cancelStateTimeout();
+      return key === 'state' ? cancelStateTimeout() : key === 'event' ? cancelEventTimeout() : cancelGenericTimeout(key);
     case 'update':
-      return generic ? updateGenericTimeout(cmd.key, token) : updateStateTimeout(token);
-    default:
-      return undefined;
+      return key === 'state' ? updateStateTimeout(token) : key === 'event' ? updateEventTimeout(token) : updateGenericTimeout(key, token);
   }
 }
 
@@ -119,7 +126,7 @@ describe('timer property', () => {
                 const action = actionFor(cmd, token);
                 return keep(undefined, action ? [action] : []);
               }
-              const key = event.type === 'genericTimeout' ? event.name : 'state';
+              const key = event.type === 'genericTimeout' ? event.name : event.type === 'stateTimeout' ? 'state' : 'event';
               log.push(`${clock.now()} ${key}:${String(event.msg)}`);
               return key === 'g1' ? keep(undefined, [cancelGenericTimeout('g2')]) : keep();
             },
