@@ -238,12 +238,15 @@ class Machine implements MachineRef {
 
   call(msg: unknown, options: CallOptions = {}): Promise<unknown> {
     if (this.#exit !== undefined) return Promise.reject(this.#notRunning());
+    const timeoutMs = options.timeoutMs;
+    if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs >= 0)) {
+      return Promise.reject(new RangeError(`call() timeoutMs must be a number >= 0, got ${String(timeoutMs)}`));
+    }
     const pending = new PendingCall();
     const promise = new Promise<unknown>((resolve, reject) => {
       pending.resolve = resolve;
       pending.reject = reject;
     });
-    const timeoutMs = options.timeoutMs;
     if (timeoutMs !== undefined && timeoutMs !== Infinity) {
       const timer = this.#clock.createTimer(() => {
         this.#settleCall(pending)?.reject(
@@ -268,7 +271,7 @@ class Machine implements MachineRef {
 
   stop(reason: ExitReason = 'normal', options: StopOptions = {}): Promise<void> {
     if (this.#exit !== undefined) return Promise.resolve();
-    this.#deliver(new StopRequest(reason));
+    this.#deliver(new StopRequest(toExitReason(reason)));
     const done = this.exited.then(noop);
     const timeoutMs = options.timeoutMs;
     if (timeoutMs === undefined || timeoutMs === Infinity) return done;
@@ -567,8 +570,12 @@ class Machine implements MachineRef {
     if (this.#nextEventCount > 0) this.#insertNextEvents(actions);
 
     // 6. Timeouts.
-    if (this.#timeoutCount === 1) this.#applyTimeout(this.#lastTimeout as TimeoutAction);
-    else if (this.#timeoutCount > 1) this.#applyTimeouts(actions, enterActions);
+    if (this.#timeoutCount === 1) {
+      this.#applyTimeout(this.#lastTimeout as TimeoutAction);
+      this.#lastTimeout = null;
+    } else if (this.#timeoutCount > 1) {
+      this.#applyTimeouts(actions, enterActions);
+    }
     const eventSlot = this.#eventSlot;
     if (eventSlot !== null && eventSlot.status !== ARMED && eventSlot.timer?.armed === true) eventSlot.timer.disarm();
   }
@@ -801,8 +808,8 @@ class Machine implements MachineRef {
         call.reject(error);
       }
     }
-    this.#mailbox.drain();
-    this.#queue.drain();
+    this.#mailbox.clear();
+    this.#queue.clear();
     this.#zeroQueue = null;
     this.#postponed = null;
     if (exitChannel.hasSubscribers) exitChannel.publish({ name: this.name, id: this.id, reason, state: this.#state });

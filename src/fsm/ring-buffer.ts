@@ -48,13 +48,11 @@ export class RingBuffer<T> {
     for (let i = list.length - 1; i >= 0; i--) this.unshift(list[i] as T);
   }
 
-  /** Removes every item and returns them front to back. */
-  drain(): T[] {
-    const out = this.toArray();
+  /** Removes every item and releases the storage. */
+  clear(): void {
     this.#items = EMPTY as (T | undefined)[];
     this.#head = 0;
     this.#length = 0;
-    return out;
   }
 
   /** Items front to back, without removing them. */

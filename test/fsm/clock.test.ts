@@ -97,3 +97,20 @@ describe('RealClock', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 });
+
+describe('ring buffer', () => {
+  it('keeps FIFO order across growth and front insertions', async () => {
+    const { RingBuffer } = await import('../../src/fsm/ring-buffer.ts');
+    const q = new RingBuffer<number>();
+    for (let i = 0; i < 10; i++) q.push(i);
+    expect(q.shift()).toBe(0);
+    q.unshiftAll([-2, -1]);
+    q.unshift(-3);
+    for (let i = 10; i < 20; i++) q.push(i);
+    expect(q.toArray()).toEqual([-3, -2, -1, ...Array.from({ length: 19 }, (_, i) => i + 1)]);
+    expect(q.length).toBe(22);
+    q.clear();
+    expect(q.length).toBe(0);
+    expect(q.shift()).toBeUndefined();
+  });
+});

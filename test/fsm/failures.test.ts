@@ -90,6 +90,29 @@ describe('A.16 failures, terminate and status', () => {
     expect(terminated).toEqual([]);
   });
 
+  it('A.16 a machine that kills itself finishes the transition, then exits with killed, without terminate', async () => {
+    const terminated: Terminated[] = [];
+    const self: { ref?: { kill(): void } } = {};
+    const m = await startMachine<string, null, string>(
+      {
+        name: 'self-killer',
+        init: () => ({ state: 'a', data: null }),
+        terminate: (reason) => void terminated.push({ reason, state: null, data: null }),
+        handleEvent: () => {
+          self.ref?.kill();
+          return next('b');
+        },
+      },
+      undefined,
+    );
+    self.ref = m;
+    m.cast('die');
+    m.cast('never handled');
+    await expect(m.exited).resolves.toBe('killed');
+    expect(m.status()).toMatchObject({ state: 'b', exitReason: 'killed', queueLength: 0 });
+    expect(terminated).toEqual([]);
+  });
+
   it('A.16 an exception in terminate becomes the exit reason (as in OTP)', async () => {
     const oops = new Error('cleanup failed');
     const m = await startMachine(
