@@ -58,26 +58,26 @@ export interface MachineRef<S = unknown, M = unknown, R = unknown> extends Child
   readonly name: string;
   /**
    * Sends a `call` event and resolves with the value some later transition replies to its `from`,
-   * possibly in another state (SPEC A.6).
+   * possibly in another state (SPEC A.6). OTP `gen_statem:call/3`.
    * @throws {CallTimeoutError} (rejects) after `timeoutMs` without a reply.
    * @throws {NotRunningError} (rejects) if the machine has stopped, or stops before replying.
    */
   call(msg: M, options?: CallOptions): Promise<R>;
-  /** Sends a `cast` event. Dropped silently if the machine has stopped (as Erlang messages are). */
+  /** Sends a `cast` event. Dropped silently if the machine has stopped (as Erlang messages are). OTP `gen_statem:cast/2`. */
   cast(msg: M): void;
-  /** Sends an `info` event. Dropped silently if the machine has stopped. */
+  /** Sends an `info` event (OTP: a plain message, `info` event type). Dropped silently if the machine has stopped. */
   info(msg: M): void;
   /**
    * Queues a stop request behind the events already in the mailbox; the machine then runs
-   * `terminate(reason)` and exits. Resolves once exited; at once if already exited.
+   * `terminate(reason)` and exits. Resolves once exited; at once if already exited. OTP `gen_statem:stop/3`.
    * @throws {StopTimeoutError} (rejects) if not exited within `options.timeoutMs`.
    */
   stop(reason?: ExitReason, options?: StopOptions): Promise<void>;
-  /** Stops now with reason `killed`, without running `terminate`. */
+  /** Stops now with reason `killed`, without running `terminate` (OTP `exit(Pid, kill)`). */
   kill(): void;
   /** Resolves with the exit reason when the machine stops. Never rejects. */
   readonly exited: Promise<ExitReason>;
-  /** A snapshot for the admin API; `data` is passed through the spec's `formatStatus`. */
+  /** A snapshot for the admin API; `data` is passed through the spec's `formatStatus` (OTP `sys:get_status/1`, `format_status/1`). */
   status(): MachineStatus<S, unknown>;
   /** `{ name, id, state }` as JSON, for supervision trees. */
   describe(): JsonValue;
@@ -155,7 +155,8 @@ function noop(): void {}
 
 /**
  * Starts a machine: validates `spec`, awaits `spec.init(args)`, runs the initial enter call and
- * the init actions, and resolves with the machine's handle.
+ * the init actions, and resolves with the machine's handle. OTP `gen_statem:start_link/3` with
+ * `init/1`. Timeouts and call deadlines use `options.clock` (default: the shared real clock).
  *
  * @throws {InvalidSpecError} (rejects) for a malformed spec; nothing runs.
  * @throws {InvalidResultError} (rejects) if `init` returns no state, or a state without a handler.

@@ -80,26 +80,27 @@ export interface SupervisorRef extends Child {
   readonly id: number;
   readonly name: string;
   /**
-   * Validates, starts and adds a child at the end (OTP `start_child/2`).
+   * Validates, starts and adds a child at the end (OTP `supervisor:start_child/2`).
    * @throws {InvalidChildSpecError} {DuplicateChildError} {ChildStartError} {SupervisorNotRunningError}
    */
   startChild<C extends Child>(spec: ChildSpec<C>): Promise<C>;
   /**
    * Stops a child by its shutdown policy and keeps its spec (a temporary child's spec is deleted).
+   * OTP `supervisor:terminate_child/2`.
    * @throws {NoChildError} {SupervisorNotRunningError}
    */
   terminateChild(id: string): Promise<void>;
   /**
-   * Starts a stopped child again from its spec.
+   * Starts a stopped child again from its spec. OTP `supervisor:restart_child/2`.
    * @throws {NoChildError} {ChildRunningError} {ChildStartError} {SupervisorNotRunningError}
    */
   restartChild(id: string): Promise<Child>;
   /**
-   * Removes a stopped child's spec.
+   * Removes a stopped child's spec. OTP `supervisor:delete_child/2`.
    * @throws {NoChildError} {ChildRunningError} {SupervisorNotRunningError}
    */
   deleteChild(id: string): Promise<void>;
-  /** The children in start order. */
+  /** The children in start order. OTP `supervisor:which_children/1`. */
   whichChildren(): ChildInfo[];
   /** This supervisor and its children, nested supervisors included, as JSON. */
   tree(): SupervisorTree;
@@ -127,7 +128,8 @@ function noop(): void {}
 
 /**
  * Starts a supervisor: validates the flags and every child spec first (SPEC B.8), then starts the
- * children in list order (SPEC B.1).
+ * children in list order (SPEC B.1). OTP `supervisor:start_link/2` with `init/1` returning
+ * `{SupFlags, ChildSpecs}`.
  *
  * @throws {InvalidFlagsError} {InvalidChildSpecError} {DuplicateChildError} (rejects) before anything starts.
  * @throws {ChildStartError} (rejects) if a child fails to start; the children already started are
