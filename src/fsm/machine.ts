@@ -357,25 +357,30 @@ class Machine implements MachineRef {
     }
   }
 
+  /** Runs every scheduled machine; after RUN_BUDGET runs, yields to I/O and carries on later. */
   static #flush = (): void => {
     const queue = Machine.#runQueue;
     let runs = 0;
-    while (Machine.#runHead < queue.length) {
-      const machine = queue[Machine.#runHead] as Machine;
-      queue[Machine.#runHead++] = undefined;
-      machine.#scheduled = false;
-      machine.#run();
-      if (++runs === RUN_BUDGET && Machine.#runHead < queue.length) {
-        // Let I/O in; carry on in the next macrotask turn.
-        Machine.#runQueue = queue.slice(Machine.#runHead);
-        Machine.#runHead = 0;
-        setImmediate(Machine.#flush);
-        return;
+    let drained = false;
+    try {
+      while (Machine.#runHead < queue.length && runs++ < RUN_BUDGET) {
+        const machine = queue[Machine.#runHead] as Machine;
+        queue[Machine.#runHead++] = undefined;
+        machine.#scheduled = false;
+        machine.#run();
       }
+      drained = Machine.#runHead >= queue.length;
+    } finally {
+      // Also reached if a run threw (an engine bug): the other machines still get to run.
+      if (drained) {
+        queue.length = 0;
+        Machine.#flushScheduled = false;
+      } else {
+        Machine.#runQueue = queue.slice(Machine.#runHead);
+        setImmediate(Machine.#flush);
+      }
+      Machine.#runHead = 0;
     }
-    queue.length = 0;
-    Machine.#runHead = 0;
-    Machine.#flushScheduled = false;
   };
 
   // ---- The event loop ------------------------------------------------------------------------

@@ -281,3 +281,16 @@ describe('A.17 run-to-completion', () => {
     expect(log).toEqual(['begin first', 'end first', 'begin second', 'end second']);
   });
 });
+
+describe('scheduling', () => {
+  it('after 50,000 machine runs in one turn, the scheduler yields to I/O, then carries on', async () => {
+    let handled = 0;
+    const spec = { name: 'many', init: () => ({ state: 's', data: null }), handleEvent: () => (handled++, keep()) };
+    const machines = await Promise.all(Array.from({ length: 60_000 }, () => startMachine(spec, undefined)));
+    for (const m of machines) m.cast('go');
+    const seenByIo = await new Promise<number>((resolve) => setImmediate(() => resolve(handled)));
+    expect(seenByIo).toBe(50_000);
+    await settle();
+    expect(handled).toBe(60_000);
+  });
+});
