@@ -12,6 +12,7 @@ import { type ChildType, checkPolicy, isChild, type RestartType, resolvePolicy, 
 import { type Clock, defaultClock } from './clock.ts';
 import { ChildStartError, InvalidChildSpecError, InvalidFlagsError, MaxIntensityError, StopTimeoutError, SupervisorNotRunningError } from './errors.ts';
 import { describeExit, type ExitReason } from './exit-reason.ts';
+import { nextProcessId } from './process-id.ts';
 import { RestartIntensity } from './restart-intensity.ts';
 import type { ChildStatus, SupervisorStatus, SupervisorTree } from './supervisor.ts';
 import { checkIntensity, DEFAULT_INTENSITY, DEFAULT_PERIOD_MS } from './supervisor-flags.ts';
@@ -84,7 +85,6 @@ class DynamicRecord<A, C extends Child> {
   }
 }
 
-let nextId = 1;
 function noop(): void {}
 
 /**
@@ -110,7 +110,7 @@ export async function startDynamicSupervisor<A, C extends Child>(
 }
 
 class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C> {
-  readonly id = nextId++;
+  readonly id = nextProcessId();
   readonly name: string;
   readonly #start: (args: A) => Promise<C>;
   readonly #policy: { restart: RestartType; shutdown: Shutdown; type: ChildType };

@@ -34,6 +34,7 @@ import { deepEqual } from './deep-equal.ts';
 import { CallTimeoutError, InvalidResultError, NotRunningError, StopTimeoutError } from './errors.ts';
 import type { From, MachineEvent } from './events.ts';
 import { describeExit, type ExitReason, toExitReason } from './exit-reason.ts';
+import { nextProcessId } from './process-id.ts';
 import { RingBuffer } from './ring-buffer.ts';
 import type { Result } from './results.ts';
 import { type MachineSpec, type MachineStatus, type TimerStatus, validateSpec } from './spec.ts';
@@ -52,7 +53,7 @@ export interface CallOptions {
 
 /** A handle on a running (or stopped) machine. Satisfies {@link Child}, so it can be supervised. */
 export interface MachineRef<S = unknown, M = unknown, R = unknown> extends Child {
-  /** Unique in this process. */
+  /** Unique in this process among machines and supervisors. */
   readonly id: number;
   /** The spec's name. */
   readonly name: string;
@@ -171,7 +172,6 @@ export function startMachine<S, D, M = unknown, R = unknown, A = void>(
 }
 
 class Machine implements MachineRef {
-  static #nextId = 1;
   static #runQueue: (Machine | undefined)[] = [];
   static #runHead = 0;
   static #flushScheduled = false;
@@ -210,7 +210,7 @@ class Machine implements MachineRef {
   #lastTimeout: TimeoutAction | null = null;
 
   private constructor(spec: AnySpec, state: unknown, data: unknown, clock: Clock) {
-    this.id = Machine.#nextId++;
+    this.id = nextProcessId();
     this.name = spec.name;
     this.#spec = spec;
     this.#states = spec.states;

@@ -31,6 +31,7 @@ import {
   SupervisorNotRunningError,
 } from './errors.ts';
 import { describeExit, type ExitReason } from './exit-reason.ts';
+import { nextProcessId } from './process-id.ts';
 import { RestartIntensity } from './restart-intensity.ts';
 import { type ResolvedFlags, resolveFlags, type Strategy, type SupervisorFlags } from './supervisor-flags.ts';
 
@@ -123,7 +124,6 @@ class ChildRecord {
   }
 }
 
-let nextSupervisorId = 1;
 function noop(): void {}
 
 /**
@@ -144,7 +144,7 @@ export async function startSupervisor(flags: SupervisorFlags, childSpecs: readon
 }
 
 class Supervisor implements SupervisorRef {
-  readonly id = nextSupervisorId++;
+  readonly id = nextProcessId();
   readonly name: string;
   readonly #flags: ResolvedFlags;
   readonly #clock: Clock;
