@@ -33,3 +33,13 @@ export interface Child {
   /** Optional: a JSON-able view of the child's state for `tree()` (a supervisor returns its subtree). */
   describe?(): JsonValue;
 }
+
+/** Best-effort JSON view of any value (states of `handleEvent` machines may be anything). */
+export function toJson(value: unknown): JsonValue {
+  try {
+    const text = JSON.stringify(value);
+    return text === undefined ? null : (JSON.parse(text) as JsonValue);
+  } catch {
+    return String(value);
+  }
+}

@@ -28,92 +28,19 @@
  */
 import type { Action, TimeoutAction, TimeoutType } from './actions.ts';
 import { exitChannel, stateChangeChannel, timeoutChannel } from './channels.ts';
-import type { Child, JsonValue, StopOptions } from './child.ts';
-import { type Clock, type ClockTimer, defaultClock } from './clock.ts';
+import { type JsonValue, type StopOptions, toJson } from './child.ts';
+import { type Clock, defaultClock } from './clock.ts';
 import { deepEqual } from './deep-equal.ts';
 import { CallTimeoutError, InvalidResultError, NotRunningError, StopTimeoutError } from './errors.ts';
 import type { From, MachineEvent } from './events.ts';
 import { describeExit, type ExitReason, toExitReason } from './exit-reason.ts';
+import type { CallOptions, MachineRef, StartMachineOptions } from './machine-ref.ts';
+import { PendingCall } from './pending-call.ts';
 import { nextProcessId } from './process-id.ts';
 import { RingBuffer } from './ring-buffer.ts';
 import type { Result } from './results.ts';
 import { type MachineSpec, type MachineStatus, type TimerStatus, validateSpec } from './spec.ts';
-
-/** Options of {@link startMachine}. */
-export interface StartMachineOptions {
-  /** Time source for timeouts and call deadlines. Default: the shared real clock. */
-  readonly clock?: Clock;
-}
-
-/** Options of {@link MachineRef.call}. */
-export interface CallOptions {
-  /** Reject with `CallTimeoutError` if no reply came within this many ms. Default: wait forever (OTP `infinity`). */
-  readonly timeoutMs?: number;
-}
-
-/** A handle on a running (or stopped) machine. Satisfies {@link Child}, so it can be supervised. */
-export interface MachineRef<S = unknown, M = unknown, R = unknown> extends Child {
-  /** Unique in this process among machines and supervisors. */
-  readonly id: number;
-  /** The spec's name. */
-  readonly name: string;
-  /**
-   * Sends a `call` event and resolves with the value some later transition replies to its `from`,
-   * possibly in another state (SPEC A.6). OTP `gen_statem:call/3`.
-   * @throws {CallTimeoutError} (rejects) after `timeoutMs` without a reply.
-   * @throws {NotRunningError} (rejects) if the machine has stopped, or stops before replying.
-   */
-  call(msg: M, options?: CallOptions): Promise<R>;
-  /** Sends a `cast` event. Dropped silently if the machine has stopped (as Erlang messages are). OTP `gen_statem:cast/2`. */
-  cast(msg: M): void;
-  /** Sends an `info` event (OTP: a plain message, `info` event type). Dropped silently if the machine has stopped. */
-  info(msg: M): void;
-  /**
-   * Queues a stop request behind the events already in the mailbox; the machine then runs
-   * `terminate(reason)` and exits. Resolves once exited; at once if already exited. OTP `gen_statem:stop/3`.
-   * @throws {StopTimeoutError} (rejects) if not exited within `options.timeoutMs`.
-   */
-  stop(reason?: ExitReason, options?: StopOptions): Promise<void>;
-  /** Stops now with reason `killed`, without running `terminate` (OTP `exit(Pid, kill)`). */
-  kill(): void;
-  /** Resolves with the exit reason when the machine stops. Never rejects. */
-  readonly exited: Promise<ExitReason>;
-  /** A snapshot for the admin API; `data` is passed through the spec's `formatStatus` (OTP `sys:get_status/1`, `format_status/1`). */
-  status(): MachineStatus<S, unknown>;
-  /** `{ name, id, state }` as JSON, for supervision trees. */
-  describe(): JsonValue;
-}
-
-// Timeout slot status.
-const IDLE = 0;
-const ARMED = 1;
-const DUE = 2;
-
-/** One timeout of a machine: the event timeout, the state timeout, or one named generic timeout. */
-class TimeoutSlot {
-  readonly timeout: TimeoutType;
-  readonly name: string;
-  status: 0 | 1 | 2 = IDLE;
-  /** Bumped on every start, cancel and expiry: a queued expiry with an old `gen` is stale. */
-  gen = 0;
-  msg: unknown = undefined;
-  timer: ClockTimer | null = null;
-
-  constructor(timeout: TimeoutType, name: string) {
-    this.timeout = timeout;
-    this.name = name;
-  }
-}
-
-/** An expiry waiting in the mailbox or the zero-time queue. */
-class TimeoutFire {
-  readonly slot: TimeoutSlot;
-  readonly gen: number;
-  constructor(slot: TimeoutSlot, gen: number) {
-    this.slot = slot;
-    this.gen = gen;
-  }
-}
+import { ARMED, checkTimeout, DUE, IDLE, TimeoutFire, TimeoutSlot } from './timeout-slot.ts';
 
 /** A stop request waiting in the mailbox. */
 class StopRequest {
@@ -121,13 +48,6 @@ class StopRequest {
   constructor(reason: ExitReason) {
     this.reason = reason;
   }
-}
-
-/** The `from` of a call: settles the caller's promise once. */
-class PendingCall {
-  resolve: (value: unknown) => void = noop;
-  reject: (error: unknown) => void = noop;
-  timer: ClockTimer | null = null;
 }
 
 type Mail = MachineEvent | TimeoutFire | StopRequest;
@@ -838,17 +758,6 @@ class Machine implements MachineRef {
   }
 }
 
-function checkTimeout(action: TimeoutAction): string | undefined {
-  if (action.timeout !== 'eventTimeout' && action.timeout !== 'stateTimeout' && action.timeout !== 'genericTimeout') {
-    return `unknown timeout type ${String(action.timeout)}`;
-  }
-  if (action.timeout === 'genericTimeout' && typeof action.name !== 'string') return 'a generic timeout needs a string name';
-  if (action.type === 'startTimeout' && !(typeof action.ms === 'number' && action.ms >= 0)) {
-    return `timeout ms must be a number >= 0 (or Infinity to cancel), got ${String(action.ms)}`;
-  }
-  return undefined;
-}
-
 function describeAction(action: unknown): string {
   if (typeof action === 'object' && action !== null && 'type' in action) return String(action.type);
   return String(action);
@@ -863,12 +772,3 @@ function describeState(state: unknown): string {
   }
 }
 
-/** Best-effort JSON view of any value (states of `handleEvent` machines may be anything). */
-export function toJson(value: unknown): JsonValue {
-  try {
-    const text = JSON.stringify(value);
-    return text === undefined ? null : (JSON.parse(text) as JsonValue);
-  } catch {
-    return String(value);
-  }
-}
