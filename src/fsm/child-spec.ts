@@ -167,17 +167,30 @@ export function shouldRestart(restart: RestartType, reason: ExitReason): boolean
  */
 export function shutdownChild(child: Child, shutdown: Shutdown, clock: Clock): Promise<ExitReason> {
   if (shutdown === 'brutal_kill') {
-    child.kill();
+    killQuietly(child);
     return child.exited;
   }
-  child.stop('shutdown').catch(() => child.kill());
+  try {
+    child.stop('shutdown').catch(() => killQuietly(child));
+  } catch {
+    killQuietly(child); // a child whose stop() throws is treated like one that ignores it
+  }
   if (shutdown === 'infinity') return child.exited;
-  const timer = clock.createTimer(() => child.kill());
+  const timer = clock.createTimer(() => killQuietly(child));
   timer.arm(clock.now() + shutdown);
   return child.exited.then((reason) => {
     timer.disarm();
     return reason;
   });
+}
+
+/** Kills `child`; a throwing `kill()` (a broken custom child) must not break the supervisor. */
+function killQuietly(child: Child): void {
+  try {
+    child.kill();
+  } catch {
+    // nothing more can be done; the supervisor still waits for `exited`
+  }
 }
 
 /** Checks that a start function resolved with something that quacks like a {@link Child}. */

@@ -180,7 +180,7 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
   }
 
   stop(reason: ExitReason = 'shutdown', options: StopOptions = {}): Promise<void> {
-    void this.#shutdown(reason);
+    this.#shutdown(reason).catch((error: unknown) => this.#crash(error));
     const done = this.exited.then(noop);
     const timeoutMs = options.timeoutMs;
     if (timeoutMs === undefined || timeoutMs === Infinity) return done;
@@ -195,16 +195,29 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
   }
 
   kill(): void {
+    this.#killAll('killed');
+  }
+
+  /** A failed internal operation (a bug, or a broken custom child): kill everything, exit `{ error }`. */
+  #crash(error: unknown): void {
+    this.#killAll({ error });
+  }
+
+  #killAll(reason: ExitReason): void {
     if (this.#status === 'exited') return;
     const records = [...this.#children];
     this.#children.clear();
     for (const record of records) {
       const handle = record.handle;
       record.handle = null;
-      handle?.kill();
+      try {
+        handle?.kill();
+      } catch {
+        // keep going: every child gets its kill
+      }
     }
     this.#status = 'exited';
-    this.#exited.resolve('killed');
+    this.#exited.resolve(reason);
   }
 
   async #startRecord(record: DynamicRecord<A, C>): Promise<C> {
@@ -222,7 +235,7 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
     const child = handle as C;
     record.handle = child;
     record.status = 'running';
-    void child.exited.then((reason) => this.#childExited(record, child, reason));
+    void child.exited.then((reason) => this.#childExited(record, child, reason)).catch((error: unknown) => this.#crash(error));
     return child;
   }
 

@@ -245,7 +245,7 @@ class Supervisor implements SupervisorRef {
 
   stop(reason: ExitReason = 'shutdown', options: StopOptions = {}): Promise<void> {
     if (this.#status !== 'exited') {
-      void this.#enqueue(async () => {
+      this.#background(async () => {
         if (this.#status === 'starting' || this.#status === 'running') await this.#shutdown(reason);
       });
     }
@@ -280,6 +280,27 @@ class Supervisor implements SupervisorRef {
     const run = this.#ops.then(op);
     this.#ops = run.then(noop, noop);
     return run;
+  }
+
+  /** Enqueues an operation nobody awaits; if it fails (a bug), the supervisor crashes, loudly. */
+  #background(op: () => Promise<void>): void {
+    this.#enqueue(op).catch((error: unknown) => this.#crash(error));
+  }
+
+  /** Kills every child and exits with `{ error }`. */
+  #crash(error: unknown): void {
+    if (this.#status === 'exited') return;
+    for (const record of [...this.#children].reverse()) {
+      const handle = record.handle;
+      record.handle = null;
+      record.status = 'stopped';
+      try {
+        handle?.kill();
+      } catch {
+        // keep going: every child gets its kill
+      }
+    }
+    this.#exit({ error });
   }
 
   #assertRunning(): void {
@@ -320,7 +341,7 @@ class Supervisor implements SupervisorRef {
     record.handle = handle;
     record.status = 'running';
     void handle.exited.then((reason) => {
-      if (record.handle === handle) void this.#enqueue(() => this.#childExited(record, handle, reason));
+      if (record.handle === handle) this.#background(() => this.#childExited(record, handle, reason));
     });
     return handle;
   }
@@ -394,7 +415,7 @@ class Supervisor implements SupervisorRef {
       } catch (error) {
         // OTP try_again: the failed start counts as another restart of this child.
         c.status = 'restarting';
-        void this.#enqueue(async () => {
+        this.#background(async () => {
           if (this.#status === 'running' && c.status === 'restarting' && this.#children.includes(c)) await this.#restart(c, { error });
         });
         return;

@@ -257,6 +257,26 @@ describe('B.5 shutdown', () => {
     expect(sup.tree().status).toBe('stopping');
   });
 
+  it('B.5 a child whose stop() throws is killed instead', async () => {
+    const log: string[] = [];
+    const broken = async (): Promise<Child> => {
+      const exit = Promise.withResolvers<ExitReason>();
+      return {
+        exited: exit.promise,
+        stop: () => {
+          throw new Error('stop is broken');
+        },
+        kill: () => {
+          log.push('killed');
+          exit.resolve('killed');
+        },
+      };
+    };
+    const sup = await startSupervisor({}, [{ id: 'broken', start: broken }]);
+    await sup.stop();
+    expect(log).toEqual(['killed']);
+  });
+
   it('B.5 stop(timeoutMs) rejects when the tree does not stop in time', async () => {
     const clock = new SimulatedClock();
     const sup = await startSupervisor({}, [{ id: 'nested', type: 'supervisor', start: async () => stubbornChild([], 'nested') }], { clock });
