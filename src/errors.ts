@@ -85,6 +85,21 @@ export const ERROR_CODES = {
     message: 'no healthy target for this upstream',
     description: 'The upstream has no target that can take the request; the answer carries `Retry-After`.',
   },
+  TANDEM_ERR_ROUTE_QUARANTINED: {
+    status: 503,
+    message: 'this route is quarantined after repeated crashes',
+    description: 'The route machine crashed more often than its restart intensity allows; the route answers 503 (with `Retry-After`) while the other routes keep serving.',
+  },
+  TANDEM_ERR_UNAUTHORIZED: {
+    status: 401,
+    message: 'missing or wrong bearer token',
+    description: 'An admin API request without `Authorization: Bearer <token>` matching `admin.token`.',
+  },
+  TANDEM_ERR_NOT_FOUND: {
+    status: 404,
+    message: 'not found',
+    description: 'An admin API path or resource (route, upstream) that does not exist.',
+  },
   TANDEM_ERR_SHUTTING_DOWN: {
     status: 503,
     message: 'the gateway is shutting down',
