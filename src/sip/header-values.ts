@@ -216,10 +216,19 @@ export function readNameAddr(raw: string, bracketsRequired = false): NameAddr {
   return { displayName, uri, bracketed, params, tag: params.get('tag') ?? undefined, raw: trim(raw) };
 }
 
-/** Comma-separated name-addr list (Contact, Route, Record-Route, Path). */
+/** Comma-separated name-addr list (Contact, Route, Record-Route, Path): each line holds at least one value (`1#`). */
 export function readNameAddrList(values: readonly string[], bracketsRequired: boolean): NameAddr[] {
-  const out: NameAddr[] = [];
-  for (const value of values) for (const element of splitList(value)) out.push(readNameAddr(element, bracketsRequired));
+  return readList(values, (element) => readNameAddr(element, bracketsRequired));
+}
+
+/** Values of a `1#element` header over all its lines: an empty line is a fault (RFC 3261 §7.3.1, §25.1). */
+export function readList<T>(values: readonly string[], read: (element: string) => T): T[] {
+  const out: T[] = [];
+  for (const value of values) {
+    const elements = splitList(value);
+    if (elements.length === 0) fault('empty value');
+    for (const element of elements) out.push(read(element));
+  }
   return out;
 }
 

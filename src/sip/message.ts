@@ -31,6 +31,7 @@ import {
   readCallId,
   readContentLength,
   readCSeq,
+  readList,
   readMaxForwards,
   readMediaType,
   readNameAddr,
@@ -166,7 +167,7 @@ export abstract class SipMessageBase {
 
   /** Via values, top first, across all Via lines (§20.42). */
   get via(): readonly Via[] {
-    return this.#typed('via', (vs) => vs.flatMap((v) => splitList(v).map(readVia)));
+    return this.#typed('via', (vs) => readList(vs, readVia));
   }
 
   /** The top Via, which identifies the transaction (§17.2.3); undefined when there is none. */
@@ -413,7 +414,7 @@ export abstract class SipMessageBase {
 
   /** Removes the first comma-separated value of the first `key` line, keeping the line's other values. */
   #shiftFirstValue(key: string): void {
-    const index = this.#headers.findIndex((f) => f.key === key);
+    const index = this.#headers.findIndex((f) => f.key === key && splitList(f.value).length > 0);
     const field = this.#headers[index]!;
     const rest = splitList(field.value).slice(1);
     const headers = [...this.#headers];
