@@ -2,30 +2,39 @@
  * The proxy core: one `forward` path that carries a client request to an upstream target and its response
  * back, streaming both bodies with back-pressure (never buffered whole), on undici's `dispatch` primitive.
  *
+ * - Target choice: the upstream's load balancer among targets in the rotation (healthy, not ejected:
+ *   the target machines) whose breaker for this route admits (the breaker machines). None left → 503
+ *   with `Retry-After` (the soonest a breaker goes half-open), without touching any backend.
  * - Back-pressure: when the client's socket buffer is full (`res.write` returns false) the upstream
  *   response is paused (`controller.pause()`) until `drain`; the request body is read by undici as the
  *   upstream socket accepts it.
  * - A client that goes away aborts the upstream request (`controller.abort`).
  * - Retries (RFC 9110 §9.2.2): only requests without a body, and only for the conditions the upstream's
- *   `retries.on` names; a status retry also needs an idempotent method. A retry prefers another target and
- *   waits a full-jitter exponential backoff.
- * - Failures map to 502 / 504 (upstream-errors.ts); 503 when no target is left.
+ *   `retries.on` names; a status or reset retry also needs an idempotent method. A retry prefers another
+ *   target, waits a full-jitter exponential backoff (or the upstream's `Retry-After`, up to
+ *   `maxRetryAfterMs`), and needs room in the upstream's retry budget. Every attempt has its own
+ *   response-head timeout (`perTryTimeoutMs`) inside the request's overall `requestMs`.
+ * - Failures map to 502 / 504 (upstream-errors.ts).
+ * - Every attempt's outcome goes to the route's breaker, the target's machine (outlier detection) and
+ *   the {@link ProxyObserver} (metrics, logs).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { TandemError, UpstreamError } from '../errors.ts';
-import type { Route } from '../routes/config.ts';
+import type { ClockTimer } from '../fsm/index.ts';
+import type { Admission } from '../routes/breaker.machine.ts';
 import { sendError } from './error-response.ts';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import type { AttemptOutcome } from './observer.ts';
+import type { RouteRuntime } from './route-runtime.ts';
 import { classifyFailure, toUpstreamError, type FailureKind } from './upstream-errors.ts';
-import type { UpstreamRuntime } from './upstream-runtime.ts';
+import type { TargetRuntime } from './upstream-runtime.ts';
 
 /** One client request on its way through a route. */
 export interface Exchange {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
-  readonly route: Route;
-  readonly upstream: UpstreamRuntime;
+  readonly rt: RouteRuntime;
   /** Path and query to send upstream (after stripPrefix). */
   readonly path: string;
   readonly requestId: string;
@@ -70,7 +79,10 @@ class Forwarding {
   readonly ex: Exchange;
   readonly #done: (outcome: ForwardOutcome) => void;
   readonly hasBody: boolean;
+  readonly idempotent: boolean;
   readonly #tried = new Set<number>();
+  /** Clock time (ms) by which the response head must have come, across all attempts. */
+  readonly deadline: number;
   attempt: Attempt | undefined;
   attempts = 0;
   bytesIn = 0;
@@ -78,40 +90,54 @@ class Forwarding {
   target: string | undefined;
   error: TandemError | undefined;
   clientGone = false;
+  #backoff: ClockTimer | undefined;
+  #counted = false;
 
   constructor(ex: Exchange, done: (outcome: ForwardOutcome) => void) {
     this.ex = ex;
     this.#done = done;
     const h = ex.req.headers;
     this.hasBody = h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
+    this.idempotent = IDEMPOTENT.has(ex.req.method ?? 'GET');
+    this.deadline = ex.rt.clock.now() + ex.rt.upstream.upstream.timeouts.requestMs;
   }
 
   start(): void {
-    const { req, res, route } = this.ex;
+    const { req, res, rt } = this.ex;
     res.once('close', () => this.#closed());
     const declared = req.headers['content-length'];
-    if (route.bodyBytes > 0 && declared !== undefined && Number(declared) > route.bodyBytes) {
-      this.fail(new TandemError('TANDEM_ERR_BODY_TOO_LARGE', `request body of ${declared} bytes is larger than the limit of ${route.bodyBytes} bytes`));
+    const limit = rt.route.bodyBytes;
+    if (limit > 0 && declared !== undefined && Number(declared) > limit) {
+      this.fail(new TandemError('TANDEM_ERR_BODY_TOO_LARGE', `request body of ${declared} bytes is larger than the limit of ${limit} bytes`));
       return;
     }
+    rt.upstream.activeRequests++;
+    this.#counted = true;
     this.#dispatch();
   }
 
   #dispatch(): void {
-    const { upstream, req, route } = this.ex;
-    const index = upstream.pick({ headers: req.headers, clientIp: this.ex.clientIp }, this.#tried);
+    this.#backoff = undefined;
+    const { req, rt } = this.ex;
+    const { upstream } = rt;
+    const index = upstream.pick({ headers: req.headers, clientIp: this.ex.clientIp }, this.#tried, rt.admit);
     if (index === -1) {
-      const err = this.#tried.size === 0
-        ? new UpstreamError('TANDEM_ERR_NO_HEALTHY_TARGET', `upstream "${upstream.upstream.name}" has no target available`, { retryAfterSeconds: 1 })
-        : this.error ?? new UpstreamError('TANDEM_ERR_NO_HEALTHY_TARGET', undefined, { retryAfterSeconds: 1 });
-      this.fail(err);
+      this.fail(
+        this.#tried.size === 0 || this.error === undefined
+          ? new UpstreamError('TANDEM_ERR_NO_HEALTHY_TARGET', `upstream "${upstream.upstream.name}" has no target available`, { retryAfterSeconds: rt.retryAfterSeconds() })
+          : this.error,
+      );
       return;
     }
+    const admission: Admission = rt.breakers?.[index]!.acquire() ?? 'pass';
     this.#tried.add(index);
     const target = upstream.targets[index]!;
     this.target = target.target.authority;
     this.attempts++;
-    const upstreamHost = route.hostRewrite ?? (route.preserveHost && req.headers.host !== undefined ? req.headers.host : target.target.authority);
+    const remaining = this.deadline - rt.clock.now();
+    const perTry = upstream.upstream.retries.perTryTimeoutMs;
+    const headersTimeout = Math.max(1, Math.min(perTry ?? remaining, remaining));
+    const upstreamHost = rt.route.hostRewrite ?? (rt.route.preserveHost && req.headers.host !== undefined ? req.headers.host : target.target.authority);
     const headers = upstreamRequestHeaders(req.rawHeaders, {
       clientIp: this.ex.clientIp,
       proto: 'http',
@@ -119,37 +145,61 @@ class Forwarding {
       upstreamHost,
       requestId: this.ex.requestId,
     });
-    const attempt = new Attempt(this, target);
+    const attempt = new Attempt(this, target, admission, this.attempts > 1);
     this.attempt = attempt;
     target.active++;
+    target.requests++;
+    if (attempt.isRetry) upstream.activeRetries++;
     target.pool.dispatch(
       {
         path: this.ex.path,
         method: req.method ?? 'GET',
         headers,
         body: this.hasBody ? req : null,
-        idempotent: IDEMPOTENT.has(req.method ?? 'GET'),
+        idempotent: this.idempotent,
         upgrade: null,
+        headersTimeout,
       },
       attempt,
     );
   }
 
-  /** May this failure be retried on another target? */
+  /** May this failure be retried, by policy (not yet by budget)? */
   retryable(condition: FailureKind | number): boolean {
-    const { retries } = this.ex.upstream.upstream;
+    const { retries } = this.ex.rt.upstream.upstream;
     if (this.clientGone || this.hasBody || this.attempts > retries.attempts) return false;
-    if (typeof condition === 'number') return IDEMPOTENT.has(this.ex.req.method ?? 'GET') && retries.on.includes(condition);
+    if (typeof condition === 'number') return this.idempotent && retries.on.includes(condition);
     if (condition === 'connectFailure') return retries.on.includes('connectFailure');
-    if (condition === 'reset') return IDEMPOTENT.has(this.ex.req.method ?? 'GET') && retries.on.includes('reset');
+    if (condition === 'reset') return this.idempotent && retries.on.includes('reset');
     return false;
   }
 
-  retry(): void {
-    const base = this.ex.upstream.upstream.retries.backoffMs;
-    const delay = Math.random() * base * 2 ** (this.attempts - 1);
-    if (delay < 1) this.#dispatch();
-    else setTimeout(() => (this.clientGone ? undefined : this.#dispatch()), delay);
+  /**
+   * Decides a retry the policy allows: it also needs room in the retry budget and time before the
+   * deadline. `retryAfterMs` is the upstream's `Retry-After`. Returns false when no retry is made.
+   */
+  retry(from: TargetRuntime, reason: string, retryAfterMs = 0): boolean {
+    const { rt } = this.ex;
+    const { retries } = rt.upstream.upstream;
+    if (!rt.upstream.retryBudgetAllows()) {
+      rt.observer.retryBudgetExhausted(rt, reason);
+      return false;
+    }
+    // Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter").
+    const ceiling = Math.min(retries.maxBackoffMs, retries.backoffMs * 2 ** (this.attempts - 1));
+    const delay = Math.max(Math.random() * ceiling, retryAfterMs);
+    if (rt.clock.now() + delay >= this.deadline) return false;
+    rt.observer.retry(rt, from, reason, Math.round(delay), this.attempts + 1);
+    if (delay < 1) {
+      this.#dispatch();
+      return true;
+    }
+    const timer = rt.clock.createTimer(() => {
+      if (!this.clientGone) this.#dispatch();
+    });
+    timer.arm(rt.clock.now() + delay);
+    this.#backoff = timer;
+    return true;
   }
 
   /** Answers the client with an error (or cuts the response if its head is already out). */
@@ -160,11 +210,13 @@ class Forwarding {
   }
 
   #closed(): void {
-    const { res } = this.ex;
+    const { res, rt } = this.ex;
     if (!res.writableFinished) {
       this.clientGone = true;
       this.attempt?.abort(new ClientAbortedError());
+      this.#backoff?.disarm();
     }
+    if (this.#counted) rt.upstream.activeRequests--;
     this.#done({
       status: res.headersSent ? res.statusCode : 0,
       target: this.target,
@@ -177,19 +229,36 @@ class Forwarding {
   }
 }
 
+/** Parses `Retry-After` (seconds or an HTTP date) into ms from now; 0 when absent or invalid. */
+function retryAfterMs(value: string | string[] | undefined): number {
+  if (typeof value !== 'string') return 0;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? 0 : Math.max(0, date - Date.now());
+}
+
 /** One try against one target: undici's dispatch handler. */
 class Attempt implements Dispatcher.DispatchHandler {
   readonly #fw: Forwarding;
-  readonly #target: UpstreamRuntime['targets'][number];
+  readonly #target: TargetRuntime;
+  readonly #admission: Admission;
+  readonly isRetry: boolean;
+  readonly #started: number;
   #controller: Dispatcher.DispatchController | undefined;
   #abortReason: Error | undefined;
-  #discard = false;
+  /** A retryable answer: its body is read and dropped, then the retry goes out. */
+  #discardFor: number | undefined;
   #settled = false;
+  #ended = false;
   #onDrain: (() => void) | undefined;
 
-  constructor(fw: Forwarding, target: UpstreamRuntime['targets'][number]) {
+  constructor(fw: Forwarding, target: TargetRuntime, admission: Admission, isRetry: boolean) {
     this.#fw = fw;
     this.#target = target;
+    this.#admission = admission;
+    this.isRetry = isRetry;
+    this.#started = fw.ex.rt.clock.now();
   }
 
   abort(reason: Error): void {
@@ -205,18 +274,23 @@ class Attempt implements Dispatcher.DispatchHandler {
   onBodySent(chunk: Buffer): void {
     const fw = this.#fw;
     fw.bytesIn += chunk.length;
-    const limit = fw.ex.route.bodyBytes;
+    const limit = fw.ex.rt.route.bodyBytes;
     if (limit > 0 && fw.bytesIn > limit) {
       this.#controller?.abort(new TandemError('TANDEM_ERR_BODY_TOO_LARGE', `request body is larger than the limit of ${limit} bytes`));
     }
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
     const fw = this.#fw;
-    if (fw.retryable(statusCode) && statusCode >= 500) {
-      this.#discard = true;
-      fw.error = new UpstreamError('TANDEM_ERR_UPSTREAM_RESPONSE', `upstream target ${this.#target.target.authority} answered ${statusCode}`);
-      return;
+    const failed = statusCode >= 500;
+    this.#settle(failed ? 'http5xx' : 'ok');
+    if (failed && fw.retryable(statusCode)) {
+      const wait = statusCode === 503 || statusCode === 429 ? retryAfterMs(headers['retry-after']) : 0;
+      if (wait <= fw.ex.rt.upstream.upstream.retries.maxRetryAfterMs) {
+        this.#discardFor = statusCode;
+        fw.error = new UpstreamError('TANDEM_ERR_UPSTREAM_RESPONSE', `upstream target ${this.#target.target.authority} answered ${statusCode}`);
+        return;
+      }
     }
     const { res } = fw.ex;
     if (res.destroyed) return;
@@ -226,7 +300,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.#discard) return;
+    if (this.#discardFor !== undefined) return;
     const fw = this.#fw;
     fw.bytesOut += chunk.length;
     const { res } = fw.ex;
@@ -237,39 +311,73 @@ class Attempt implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseEnd(): void {
-    this.#settle();
-    if (this.#discard) {
-      this.#fw.retry();
+  onResponseEnd(_controller: Dispatcher.DispatchController, _trailers: Record<string, string | string[] | undefined>): void {
+    this.#end();
+    const fw = this.#fw;
+    if (this.#discardFor !== undefined) {
+      const retried = fw.retry(this.#target, `status ${this.#discardFor}`);
+      if (!retried) fw.fail(fw.error ?? new UpstreamError('TANDEM_ERR_UPSTREAM_RESPONSE'));
       return;
     }
-    this.#fw.ex.res.end();
+    fw.ex.res.end();
   }
 
-  onResponseError(controller: Dispatcher.DispatchController, err: Error): void {
-    this.#settle();
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     const fw = this.#fw;
-    if (err instanceof ClientAbortedError || fw.clientGone) return;
+    if (err instanceof ClientAbortedError || fw.clientGone) {
+      this.#settle('aborted');
+      this.#end();
+      return;
+    }
     if (err instanceof TandemError) {
+      this.#settle('aborted');
+      this.#end();
       fw.fail(err);
       return;
     }
     if ((err as { code?: string }).code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' || fw.ex.req.errored !== null) {
+      this.#settle('aborted');
+      this.#end();
       fw.fail(new TandemError('TANDEM_ERR_BAD_REQUEST', 'the request body ended before its declared length', { cause: err }));
       return;
     }
     const kind = classifyFailure(err);
+    this.#settle(kind === 'invalidResponse' ? 'reset' : kind);
+    this.#end();
     fw.error = toUpstreamError(kind, this.#target.target.authority, err);
-    if (!fw.ex.res.headersSent && fw.retryable(kind)) {
-      fw.retry();
-      return;
-    }
+    if (!fw.ex.res.headersSent && fw.retryable(kind) && fw.retry(this.#target, kind)) return;
     fw.fail(fw.error);
   }
 
-  #settle(): void {
+  /**
+   * Records the attempt's verdict once (at the response head or the failure): breaker, target machine,
+   * counters, observer. The in-flight counts are released at {@link #end}.
+   */
+  #settle(outcome: AttemptOutcome): void {
     if (this.#settled) return;
     this.#settled = true;
+    const fw = this.#fw;
+    const { rt } = fw.ex;
+    const target = this.#target;
+    const duration = rt.clock.now() - this.#started;
+    if (outcome !== 'ok' && outcome !== 'aborted') target.failures++;
+    const breaker = rt.breakers?.[target.index];
+    if (breaker !== undefined) {
+      if (outcome === 'aborted') breaker.release(this.#admission);
+      else {
+        const slow = rt.upstream.upstream.circuitBreaker?.slowCallMs;
+        breaker.report(this.#admission, outcome === 'ok' && (slow === undefined || duration <= slow));
+      }
+    }
+    if (target.report !== undefined && outcome !== 'aborted') target.report(outcome === 'ok' ? 'ok' : outcome === 'http5xx' ? 'http5xx' : 'gatewayFailure');
+    rt.observer.attempt(rt, target, outcome, duration);
+  }
+
+  /** Releases the attempt's in-flight counts, once. */
+  #end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
     this.#target.active--;
+    if (this.isRetry) this.#fw.ex.rt.upstream.activeRetries--;
   }
 }

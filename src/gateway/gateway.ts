@@ -1,26 +1,86 @@
 /**
- * The gateway: the composition root of the data plane. It turns a validated {@link Config} into running
- * parts — an {@link UpstreamRuntime} per upstream, a {@link RouteTable} and an {@link HttpListener} per
- * HTTP listener — and stops them in reverse order.
+ * The gateway: the composition root. It turns a validated {@link Config} into a supervision tree and
+ * the data plane that reads it:
+ *
+ * ```
+ * tandem (one_for_one)
+ * ├── upstreams (one_for_one)
+ * │   └── upstream:<name> (one_for_one): pool (the targets' undici pools), target:<host:port> machines
+ * ├── routes (one_for_one)
+ * │   └── route:<name> (one_for_one, transient): route machine, breaker:<host:port> machines
+ * ├── listener:<name> (an HTTP listener; its shutdown deadline is the drain deadline)
+ * └── admin (the admin API, when configured)
+ * ```
+ *
+ * A crashed machine is restarted by its supervisor without touching anything else; a route whose
+ * supervisor exceeds its restart intensity exits, is not restarted (transient, clean exit), and the route
+ * is quarantined: it answers 503 `TANDEM_ERR_ROUTE_QUARANTINED` while the others keep serving.
  */
 import type { AddressInfo } from 'node:net';
-import type { Config } from '../routes/config.ts';
+import { request } from 'undici';
+import {
+  type Child,
+  type Clock,
+  defaultClock,
+  type ExitReason,
+  type JsonValue,
+  MaxIntensityError,
+  startMachine,
+  startSupervisor,
+  type SupervisorRef,
+  type SupervisorTree,
+} from '../fsm/index.ts';
+import { breakerMachine, type BreakerMsg } from '../routes/breaker.machine.ts';
+import type { Config, Upstream } from '../routes/config.ts';
 import { RouteTable } from '../routes/route-table.ts';
-import { HttpListener, type RouteRuntime } from './http-listener.ts';
+import { routeMachine, type RouteMsg } from '../routes/route.machine.ts';
+import { type TargetDecision, targetMachine, type TargetMsg } from '../routes/target.machine.ts';
+import { AdminServer } from './admin/server.ts';
+import type { AdminSources, StatusDocument } from './admin/sources.ts';
+import { splitAddress } from '../routes/config-validate.ts';
+import { HttpListener } from './http-listener.ts';
 import type { Logger } from './logger.ts';
-import { UpstreamRuntime } from './upstream-runtime.ts';
+import { Metrics } from './metrics.ts';
+import type { ProxyObserver } from './observer.ts';
+import { RouteRuntime } from './route-runtime.ts';
+import { UpstreamRuntime, type TargetRuntime } from './upstream-runtime.ts';
+
+/** Options of {@link Gateway.start}. */
+export interface GatewayOptions {
+  /** The clock of every machine and timer (default: the shared real clock). Tests pass a SimulatedClock. */
+  readonly clock?: Clock;
+}
+
+/** A machine's mailbox, bound once the machine runs (its spec's side effects reply through it). */
+class Mailbox<M> {
+  target: { cast(msg: M): void } | undefined;
+  cast(msg: M): void {
+    this.target?.cast(msg);
+  }
+}
 
 export class Gateway {
   readonly config: Config;
+  readonly metrics: Metrics;
   readonly #log: Logger;
+  readonly #clock: Clock;
   readonly #upstreams: ReadonlyMap<string, UpstreamRuntime>;
+  readonly #routes: ReadonlyMap<string, RouteRuntime>;
+  readonly #routeMailboxes = new Map<string, Mailbox<RouteMsg>>();
   readonly #listeners: readonly HttpListener[];
+  #admin: AdminServer | undefined;
+  #root: SupervisorRef | undefined;
   #stopping: Promise<void> | undefined;
+  #ready = false;
 
-  private constructor(config: Config, log: Logger) {
+  private constructor(config: Config, log: Logger, options: GatewayOptions) {
     this.config = config;
     this.#log = log;
+    this.#clock = options.clock ?? defaultClock;
+    this.metrics = new Metrics();
     this.#upstreams = new Map(config.upstreams.map((u) => [u.name, new UpstreamRuntime(u)]));
+    const observer = this.#observer();
+    this.#routes = new Map(config.routes.map((r) => [r.name, new RouteRuntime(r, this.#upstreams.get(r.upstream)!, observer, this.#clock)]));
     this.#listeners = config.listeners
       .filter((l) => l.protocol === 'http')
       .map(
@@ -31,52 +91,376 @@ export class Gateway {
             table: this.#tableFor(listener.name),
             log,
             accessLog: config.log.access,
+            onRequest: (name, rt, status, durationMs) => this.metrics.request(name, rt.route.name, rt.upstream.upstream.name, status, durationMs / 1000),
           }),
       );
   }
 
   /**
-   * Starts every HTTP listener of `config`. On a failure, what already started is stopped again.
+   * Starts the supervision tree: upstreams, routes, listeners, admin. On a failure, what already started
+   * is stopped again.
    *
    * @throws {TandemError} `TANDEM_ERR_LISTEN` when an address cannot be bound.
    */
-  static async start(config: Config, log: Logger): Promise<Gateway> {
-    const gateway = new Gateway(config, log);
+  static async start(config: Config, log: Logger, options: GatewayOptions = {}): Promise<Gateway> {
+    const gateway = new Gateway(config, log, options);
     try {
-      for (const listener of gateway.#listeners) {
-        const address = await listener.listen();
-        log.info({ component: 'gateway', listener: listener.listener.name, address: `${address.address}:${address.port}` }, 'listening');
-      }
+      gateway.#root = await gateway.#startTree();
     } catch (err) {
-      await gateway.stop(0);
-      throw err;
+      await gateway.#closePools();
+      const cause = (err as { cause?: unknown }).cause;
+      throw cause instanceof Error ? cause : err;
     }
+    gateway.#ready = true;
     return gateway;
   }
 
-  /** Bound addresses by listener name (useful with port 0). */
+  /** Bound addresses by listener name (useful with port 0); the admin API as `admin`. */
   addresses(): Record<string, AddressInfo> {
-    return Object.fromEntries(this.#listeners.map((l) => [l.listener.name, l.address()]));
+    const out: Record<string, AddressInfo> = Object.fromEntries(this.#listeners.map((l) => [l.listener.name, l.address()]));
+    if (this.#admin !== undefined) out['admin'] = this.#admin.address();
+    return out;
+  }
+
+  /** What the admin API shows. */
+  sources(): AdminSources {
+    return {
+      status: () => this.status(),
+      supervisor: () => this.supervisorTree(),
+      metrics: () => this.metrics.render(),
+      ready: () => this.#ready && this.#stopping === undefined,
+    };
+  }
+
+  /** Every route and upstream target with its machines' states and counters (`GET /status`). */
+  status(): StatusDocument {
+    return {
+      routes: [...this.#routes.values()].map((rt) => ({
+        name: rt.route.name,
+        state: rt.gate.quarantined ? 'quarantined' : rt.gate.state,
+        upstream: rt.upstream.upstream.name,
+        listeners: rt.route.listeners,
+        restarts: rt.gate.restarts,
+        requests: rt.gate.requests,
+        breakers: (rt.breakers ?? []).map((b, i) => ({
+          target: rt.upstream.targets[i]!.target.authority,
+          state: b.state,
+          reopens: b.reopens,
+          transitions: b.transitions,
+          ...(b.state === 'open' ? { retryInMs: Math.max(0, Math.round(b.openUntil - this.#clock.now())) } : {}),
+        })),
+      })),
+      upstreams: [...this.#upstreams.values()].map((u) => ({
+        name: u.upstream.name,
+        loadBalancer: u.upstream.loadBalancer,
+        targets: u.targets.map((t) => ({
+          url: t.target.url,
+          authority: t.target.authority,
+          weight: t.target.weight,
+          health: t.gate.healthy ? 'healthy' : 'unhealthy',
+          ejected: t.gate.ejected,
+          ejections: t.gate.ejections,
+          active: t.active,
+          requests: t.requests,
+          failures: t.failures,
+        })),
+      })),
+    };
+  }
+
+  /** The supervision tree (`GET /supervisor`). */
+  supervisorTree(): SupervisorTree {
+    if (this.#root === undefined) throw new Error('the gateway is not running');
+    return this.#root.tree();
+  }
+
+  /**
+   * Fault injection: makes a route's machine throw, so its supervisor restarts it (and quarantines the
+   * route past its restart intensity). For tests and chaos drills; not reachable from the network.
+   */
+  crashRoute(name: string): void {
+    this.#routeMailboxes.get(name)?.cast({ type: 'crash' });
   }
 
   /**
    * Drains and stops: listeners stop accepting and let in-flight requests finish for up to `deadlineMs`,
-   * then the upstream pools close. Idempotent.
+   * then the tree stops in reverse order (admin, listeners, routes, upstreams and their pools).
+   * Idempotent.
    */
   stop(deadlineMs: number = this.config.shutdown.drainMs): Promise<void> {
     this.#stopping ??= (async () => {
       this.#log.info({ component: 'gateway', deadlineMs }, 'draining');
-      await Promise.all([...this.#listeners].reverse().map((l) => l.close(deadlineMs)));
-      await Promise.all([...this.#upstreams.values()].map((u) => u.close()));
+      // Listeners drain first, all at once (each to the deadline); then the tree stops in reverse order.
+      await Promise.all(this.#listeners.map((l) => l.close(deadlineMs)));
+      await this.#root?.stop();
       this.#log.info({ component: 'gateway' }, 'stopped');
     })();
     return this.#stopping;
   }
 
+  async #closePools(): Promise<void> {
+    await Promise.all([...this.#upstreams.values()].map((u) => u.destroy()));
+  }
+
   #tableFor(listener: string): RouteTable<RouteRuntime> {
     const entries = this.config.routes
       .filter((route) => route.listeners.includes(listener))
-      .map((route) => ({ route, value: { route, upstream: this.#upstreams.get(route.upstream)! } }));
+      .map((route) => ({ route, value: this.#routes.get(route.name)! }));
     return new RouteTable(entries);
   }
+
+  async #startTree(): Promise<SupervisorRef> {
+    const clock = this.#clock;
+    const children = [
+      {
+        id: 'upstreams',
+        type: 'supervisor' as const,
+        start: () => startSupervisor({ strategy: 'one_for_one', intensity: 10, periodMs: 10_000 }, [...this.#upstreams.values()].map((u) => this.#upstreamSpec(u)), { name: 'upstreams', clock }),
+      },
+      {
+        id: 'routes',
+        type: 'supervisor' as const,
+        start: () => startSupervisor({ strategy: 'one_for_one', intensity: 10, periodMs: 10_000 }, [...this.#routes.values()].map((rt) => this.#routeSpec(rt)), { name: 'routes', clock }),
+      },
+      ...this.#listeners.map((l) => ({
+        id: `listener:${l.listener.name}`,
+        shutdown: this.config.shutdown.drainMs + 1000,
+        start: () => this.#listenerChild(l),
+      })),
+    ];
+    if (this.config.admin !== undefined) {
+      const admin = this.config.admin;
+      children.push({ id: 'admin', shutdown: 2000, start: () => this.#adminChild(admin.address, admin.token) });
+    }
+    return startSupervisor({ strategy: 'one_for_one', intensity: 3, periodMs: 10_000 }, children, { name: 'tandem', clock });
+  }
+
+  #upstreamSpec(u: UpstreamRuntime) {
+    const clock = this.#clock;
+    const up = u.upstream;
+    return {
+      id: `upstream:${up.name}`,
+      type: 'supervisor' as const,
+      start: () =>
+        startSupervisor(
+          { strategy: 'one_for_one', intensity: 5, periodMs: 10_000 },
+          [{ id: 'pool', shutdown: 'infinity' as const, start: async () => poolChild(u) }, ...u.targets.map((t) => ({ id: `target:${t.target.authority}`, start: () => this.#startTarget(u, t) }))],
+          { name: `upstream:${up.name}`, clock },
+        ),
+    };
+  }
+
+  async #startTarget(u: UpstreamRuntime, t: TargetRuntime): Promise<Child> {
+    const up = u.upstream;
+    const mailbox = new Mailbox<TargetMsg>();
+    const log = this.#log.child({ component: 'upstream', upstream: up.name, target: t.target.authority });
+    const ref = await startMachine(
+      targetMachine,
+      {
+        gate: t.gate,
+        healthCheck: up.healthCheck,
+        outlierDetection: up.outlierDetection,
+        probe: () => probe(up, t, (ok, detail) => mailbox.cast({ type: 'probeResult', ok, detail })),
+        mayEject: () => {
+          const max = up.outlierDetection?.maxEjectionPercent ?? 0;
+          const ejected = u.ejectedCount();
+          return ejected === 0 || ((ejected + 1) / u.targets.length) * 100 <= max;
+        },
+        onDecision: (d) => this.#targetDecision(up, t, d, log),
+      },
+      { clock: this.#clock },
+    );
+    mailbox.target = ref;
+    this.metrics.healthy(up.name, t.target.authority, t.gate.healthy);
+    this.metrics.ejected(up.name, t.target.authority, t.gate.ejected);
+    t.report = up.outlierDetection === undefined ? undefined : (kind) => ref.cast({ type: 'outcome', kind });
+    void ref.exited.then(() => {
+      t.report = undefined;
+    });
+    return ref;
+  }
+
+  #targetDecision(up: Upstream, t: TargetRuntime, d: TargetDecision, log: Logger): void {
+    const target = t.target.authority;
+    switch (d.type) {
+      case 'probe':
+        this.metrics.healthCheck(up.name, target, d.ok ? 'success' : 'failure');
+        return;
+      case 'health':
+        this.metrics.healthy(up.name, target, d.healthy);
+        log.warn({ decision: 'health', healthy: d.healthy, detail: d.detail }, d.healthy ? 'target healthy: back in the rotation' : 'target unhealthy: out of the rotation');
+        return;
+      case 'ejected':
+        this.metrics.ejection(up.name, target);
+        this.metrics.ejected(up.name, target, true);
+        log.warn({ decision: 'eject', reason: d.reason, ejectionMs: d.ejectionMs, ejections: d.ejections }, 'target ejected (outlier detection)');
+        return;
+      case 'ejectionRefused':
+        log.warn({ decision: 'ejectionRefused', reason: d.reason }, 'target not ejected: maxEjectionPercent reached');
+        return;
+      case 'returned':
+        this.metrics.ejected(up.name, target, false);
+        log.info({ decision: 'return' }, 'target back in the rotation after its ejection');
+        return;
+    }
+  }
+
+  #routeSpec(rt: RouteRuntime) {
+    const clock = this.#clock;
+    const name = rt.route.name;
+    const log = this.#log.child({ component: 'route', route: name });
+    const cb = rt.upstream.upstream.circuitBreaker;
+    const breakerSpecs =
+      cb === undefined || rt.breakers === undefined
+        ? []
+        : rt.breakers.map((gate, i) => {
+            const target = rt.upstream.targets[i]!.target.authority;
+            return {
+              id: `breaker:${target}`,
+              start: async () => {
+                const mailbox = new Mailbox<BreakerMsg>();
+                const ref = await startMachine(
+                  breakerMachine,
+                  {
+                    gate,
+                    options: cb,
+                    clock,
+                    mailbox,
+                    onTransition: (from, to, openMs) => {
+                      this.metrics.breakerTransition(name, target, from, to);
+                      this.metrics.breakerState(name, target, to);
+                      const fields = { decision: 'breaker', target, from, to, ...(to === 'open' ? { openMs, reopens: gate.reopens } : {}) };
+                      if (to === 'open') log.warn(fields, 'breaker opened');
+                      else log.info(fields, `breaker ${to === 'closed' ? 'closed' : 'half-open'}`);
+                    },
+                  },
+                  { clock },
+                );
+                mailbox.target = ref;
+                this.metrics.breakerState(name, target, gate.state);
+                return ref;
+              },
+            };
+          });
+    return {
+      id: `route:${name}`,
+      type: 'supervisor' as const,
+      restart: 'transient' as const,
+      start: async () => {
+        const sup = await startSupervisor(
+          { strategy: 'one_for_one', intensity: 3, periodMs: 10_000 },
+          [
+            {
+              id: 'route',
+              start: async () => {
+                const mailbox = new Mailbox<RouteMsg>();
+                this.#routeMailboxes.set(name, mailbox);
+                const ref = await startMachine(routeMachine, { gate: rt.gate }, { clock });
+                mailbox.target = ref;
+                if (rt.gate.restarts > 0) {
+                  this.metrics.routeRestart(name);
+                  log.warn({ decision: 'restart', restarts: rt.gate.restarts }, 'route machine restarted by its supervisor');
+                }
+                return ref;
+              },
+            },
+            ...breakerSpecs,
+          ],
+          { name: `route:${name}`, clock },
+        );
+        rt.gate.quarantined = false;
+        this.metrics.quarantined(name, false);
+        void sup.exited.then((reason) => this.#routeExited(rt, reason, log));
+        return sup;
+      },
+    };
+  }
+
+  #routeExited(rt: RouteRuntime, reason: ExitReason, log: Logger): void {
+    if (typeof reason === 'object' && 'shutdown' in reason && reason.shutdown instanceof MaxIntensityError) {
+      rt.gate.quarantined = true;
+      this.metrics.quarantined(rt.route.name, true);
+      log.error({ decision: 'quarantine', reason: reason.shutdown.message }, 'route quarantined: its machines crashed more often than the restart intensity allows');
+    }
+  }
+
+  async #listenerChild(l: HttpListener): Promise<Child> {
+    const address = await l.listen();
+    this.#log.info({ component: 'gateway', listener: l.listener.name, address: `${address.address}:${address.port}` }, 'listening');
+    return closableChild(`listener:${l.listener.name}`, (deadlineMs) => l.close(deadlineMs), this.config.shutdown.drainMs);
+  }
+
+  async #adminChild(address: string, token: string | undefined): Promise<Child> {
+    const { host, port } = splitAddress(address);
+    const admin = new AdminServer({ host, port, token, sources: this.sources(), log: this.#log });
+    await admin.listen();
+    this.#admin = admin;
+    return closableChild('admin', () => admin.close(), 1000);
+  }
+
+  #observer(): ProxyObserver {
+    const log = this.#log.child({ component: 'proxy' });
+    return {
+      attempt: (rt, target, outcome) => {
+        if (outcome !== 'aborted') this.metrics.attempt(rt.upstream.upstream.name, target.target.authority, outcome);
+      },
+      retry: (rt, from, reason, delayMs, attempt) => {
+        this.metrics.retry(rt.route.name, rt.upstream.upstream.name);
+        log.info({ decision: 'retry', route: rt.route.name, upstream: rt.upstream.upstream.name, target: from.target.authority, reason, delayMs, attempt }, 'retrying on another target');
+      },
+      retryBudgetExhausted: (rt, reason) => {
+        this.metrics.retryBudgetExhausted(rt.upstream.upstream.name);
+        log.warn({ decision: 'noRetry', route: rt.route.name, upstream: rt.upstream.upstream.name, reason }, 'retry budget exhausted: not retrying');
+      },
+    };
+  }
 }
+
+/** A supervised child around something with an async close (a listener, the admin server). */
+function closableChild(name: string, close: (deadlineMs: number) => Promise<void>, defaultDeadlineMs: number): Child {
+  let resolveExit!: (reason: ExitReason) => void;
+  const exited = new Promise<ExitReason>((resolve) => (resolveExit = resolve));
+  let closing: Promise<void> | undefined;
+  return {
+    exited,
+    stop(reason: ExitReason = 'shutdown', options) {
+      closing ??= close(options?.timeoutMs ?? defaultDeadlineMs).then(
+        () => resolveExit(reason),
+        (err: unknown) => resolveExit({ error: err }),
+      );
+      return closing;
+    },
+    kill() {
+      void close(0).finally(() => resolveExit('killed'));
+    },
+    describe(): JsonValue {
+      return { name };
+    },
+  };
+}
+
+/** The pools of an upstream's targets as one supervised child: stopped last, after the machines. */
+function poolChild(u: UpstreamRuntime): Child {
+  return closableChild(`pool:${u.upstream.name}`, () => u.close(), 0);
+}
+
+/** One active health check: GET `path` on the target, through its pool, within `timeoutMs`. */
+function probe(up: Upstream, t: TargetRuntime, done: (ok: boolean, detail: string) => void): void {
+  const hc = up.healthCheck!;
+  request(`${t.target.origin}${hc.path}`, {
+    dispatcher: t.pool,
+    method: 'GET',
+    headers: { 'user-agent': 'tandem-health-check' },
+    headersTimeout: hc.timeoutMs,
+    bodyTimeout: hc.timeoutMs,
+    signal: AbortSignal.timeout(hc.timeoutMs),
+  }).then(
+    async (res) => {
+      await res.body.dump();
+      const ok = res.statusCode >= 200 && res.statusCode < 400;
+      done(ok, `status ${res.statusCode}`);
+    },
+    (err: unknown) => done(false, (err as { code?: string }).code ?? (err as Error).message),
+  );
+}
+

@@ -20,14 +20,9 @@ import { normalizePath, type RouteTable } from '../routes/route-table.ts';
 import { rawErrorResponse, sendError } from './error-response.ts';
 import { forward, type ForwardOutcome } from './forward.ts';
 import type { Logger } from './logger.ts';
-import type { UpstreamRuntime } from './upstream-runtime.ts';
+import type { RouteRuntime } from './route-runtime.ts';
 import { WebSocketProxy, type WebSocketOutcome } from './websocket-proxy.ts';
 
-/** What the route table of a listener resolves to. */
-export interface RouteRuntime {
-  readonly route: Route;
-  readonly upstream: UpstreamRuntime;
-}
 
 export interface HttpListenerOptions {
   readonly listener: Listener;
@@ -35,6 +30,8 @@ export interface HttpListenerOptions {
   readonly table: RouteTable<RouteRuntime>;
   readonly log: Logger;
   readonly accessLog: boolean;
+  /** Called once per proxied request when it ends (metrics). */
+  readonly onRequest?: (listener: string, rt: RouteRuntime, status: number, durationMs: number) => void;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,200}$/;
@@ -47,14 +44,17 @@ export class HttpListener {
   readonly #accessLog: boolean;
   readonly #ws = new WebSocketProxy();
   readonly #maxPayloadBytes: number;
+  readonly #observe: HttpListenerOptions['onRequest'];
   #table: RouteTable<RouteRuntime>;
   #draining = false;
+  #closing: Promise<void> | undefined;
 
   constructor(options: HttpListenerOptions) {
     this.listener = options.listener;
     this.#table = options.table;
     this.#log = options.log.child({ component: 'listener', listener: options.listener.name });
     this.#accessLog = options.accessLog;
+    this.#observe = options.onRequest;
     this.#maxPayloadBytes = options.limits.bodyBytes > 0 ? options.limits.bodyBytes : 100 * 1024 * 1024;
     const maxHeaderSize = options.limits.headerBytes;
     this.#app = fastify({
@@ -114,7 +114,12 @@ export class HttpListener {
    * on open connections with `Connection: close`, closes WebSockets with 1001; at `deadlineMs`, closes
    * whatever is left.
    */
-  async close(deadlineMs: number): Promise<void> {
+  close(deadlineMs: number): Promise<void> {
+    this.#closing ??= this.#close(deadlineMs);
+    return this.#closing;
+  }
+
+  async #close(deadlineMs: number): Promise<void> {
     this.#draining = true;
     const server = this.#app.server;
     this.#ws.closeAll(1001, 'gateway shutting down');
@@ -148,13 +153,15 @@ export class HttpListener {
       this.#reject(req, res, new TandemError('TANDEM_ERR_NO_ROUTE', `no route for ${req.method ?? 'GET'} ${path}`), requestId, started);
       return;
     }
-    const { route, upstream } = hit.value;
-    const upstreamPath = upstreamPathOf(route, path) + (q === -1 ? '' : url.slice(q));
+    const rt = hit.value;
+    if (rt.gate.quarantined) {
+      this.#reject(req, res, new TandemError('TANDEM_ERR_ROUTE_QUARANTINED', `route "${rt.route.name}" is quarantined after repeated crashes`, { retryAfterSeconds: 5 }), requestId, started);
+      return;
+    }
+    rt.gate.requests++;
+    const upstreamPath = upstreamPathOf(rt.route, path) + (q === -1 ? '' : url.slice(q));
     const clientIp = req.socket.remoteAddress ?? '';
-    forward(
-      { req, res, route, upstream, path: upstreamPath, requestId, clientIp },
-      this.#accessLog ? (outcome) => this.#logRequest(req, route, upstream, requestId, clientIp, started, outcome) : noop,
-    );
+    forward({ req, res, rt, path: upstreamPath, requestId, clientIp }, (outcome) => this.#completed(req, rt, requestId, clientIp, started, outcome));
   }
 
   #reject(req: IncomingMessage, res: ServerResponse, err: TandemError, requestId: string, started: number): void {
@@ -165,16 +172,19 @@ export class HttpListener {
     }
   }
 
-  #logRequest(req: IncomingMessage, route: Route, upstream: UpstreamRuntime, requestId: string, remote: string, started: number, o: ForwardOutcome): void {
+  #completed(req: IncomingMessage, rt: RouteRuntime, requestId: string, remote: string, started: number, o: ForwardOutcome): void {
+    const durationMs = elapsed(started);
+    this.#observe?.(this.listener.name, rt, o.status, durationMs);
+    if (!this.#accessLog) return;
     this.#log.info(
       {
-        route: route.name,
-        upstream: upstream.upstream.name,
+        route: rt.route.name,
+        upstream: rt.upstream.upstream.name,
         target: o.target,
         method: req.method,
         path: req.url,
         status: o.status,
-        durationMs: elapsed(started),
+        durationMs,
         bytesIn: o.bytesIn,
         bytesOut: o.bytesOut,
         attempts: o.attempts,
@@ -206,10 +216,15 @@ export class HttpListener {
     if (path === undefined) return refuse(new TandemError('TANDEM_ERR_BAD_REQUEST', 'the request target must be a path starting with /'));
     const hit = this.#table.lookup({ method: req.method ?? 'GET', host: req.headers.host, path, headers: req.headers });
     if (hit === undefined) return refuse(new TandemError('TANDEM_ERR_NO_ROUTE', `no route for ${req.method ?? 'GET'} ${path}`));
-    const { route, upstream } = hit.value;
+    const rt = hit.value;
+    const { route, upstream } = rt;
+    if (rt.gate.quarantined) return refuse(new TandemError('TANDEM_ERR_ROUTE_QUARANTINED', `route "${route.name}" is quarantined after repeated crashes`, { retryAfterSeconds: 5 }));
     if (!route.websocket) return refuse(new TandemError('TANDEM_ERR_WEBSOCKET_NOT_ALLOWED', `route "${route.name}" does not accept WebSocket upgrades`));
-    const index = upstream.pick({ headers: req.headers, clientIp: remote });
-    if (index === -1) return refuse(new TandemError('TANDEM_ERR_NO_HEALTHY_TARGET', undefined, { retryAfterSeconds: 1 }));
+    const index = upstream.pick({ headers: req.headers, clientIp: remote }, undefined, rt.admit);
+    if (index === -1) return refuse(new TandemError('TANDEM_ERR_NO_HEALTHY_TARGET', undefined, { retryAfterSeconds: rt.retryAfterSeconds() }));
+    const breaker = rt.breakers?.[index];
+    const admission = breaker?.acquire() ?? 'pass';
+    rt.gate.requests++;
     this.#ws.handle(
       {
         req,
@@ -224,6 +239,10 @@ export class HttpListener {
         maxPayloadBytes: this.#maxPayloadBytes,
       },
       (o: WebSocketOutcome) => {
+        if (breaker !== undefined) {
+          if (o.status === 0) breaker.release(admission);
+          else breaker.report(admission, o.status < 500);
+        }
         if (!this.#accessLog) return;
         this.#log.info(
           { route: route.name, upstream: upstream.upstream.name, target: o.target, method: req.method, path: req.url, status: o.status, durationMs: elapsed(started), bytesIn: o.bytesIn, bytesOut: o.bytesOut, closeCode: o.closeCode, code: o.error?.code, requestId, remote, websocket: true },

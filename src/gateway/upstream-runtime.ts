@@ -1,17 +1,27 @@
 /**
  * The live side of an upstream: one undici Pool per target (keep-alive, connection limit, connect and
- * response timeouts), the load-balancing policy, and the in-flight count of each target. Owned by the
- * gateway; closed when the upstream leaves the config or the gateway stops.
+ * response timeouts), the load-balancing policy, each target's {@link TargetGate} (written by its target
+ * machine: health, ejection) and counters, and the upstream's retry budget. Owned by the upstream's
+ * supervisor; its pools close when the upstream stops.
  */
 import { Pool } from 'undici';
 import type { HashOn, Target, Upstream } from '../routes/config.ts';
 import { createLoadBalancer, type LoadBalancer } from '../routes/load-balancer.ts';
+import { TargetGate } from '../routes/target.machine.ts';
 
-/** One target and its pool. `active` counts requests in flight (for leastRequest and drain). */
+/** One target: its pool, its gate, its counters. */
 export interface TargetRuntime {
   readonly target: Target;
+  readonly index: number;
   readonly pool: Pool;
+  readonly gate: TargetGate;
+  /** Requests in flight (for leastRequest and the retry budget). */
   active: number;
+  /** Attempts sent, and those that failed (5xx, connect failure, reset, timeout). */
+  requests: number;
+  failures: number;
+  /** Delivers an outcome to the target's machine (set while it runs). */
+  report: ((kind: 'ok' | 'http5xx' | 'gatewayFailure') => void) | undefined;
 }
 
 /** What the hash key of consistentHash is read from. */
@@ -24,12 +34,20 @@ export class UpstreamRuntime {
   readonly upstream: Upstream;
   readonly targets: readonly TargetRuntime[];
   readonly #balancer: LoadBalancer;
+  /** Requests in flight to this upstream, and retries among them (the retry budget's inputs). */
+  activeRequests = 0;
+  activeRetries = 0;
 
   constructor(upstream: Upstream) {
     this.upstream = upstream;
-    this.targets = upstream.targets.map((target) => ({
+    this.targets = upstream.targets.map((target, index) => ({
       target,
+      index,
       active: 0,
+      requests: 0,
+      failures: 0,
+      gate: new TargetGate(),
+      report: undefined,
       pool: new Pool(target.origin, {
         connections: upstream.pool.connections,
         pipelining: upstream.pool.pipelining,
@@ -44,16 +62,33 @@ export class UpstreamRuntime {
     this.#balancer = createLoadBalancer(
       upstream.loadBalancer,
       upstream.targets.map((t) => ({ id: t.authority, weight: t.weight })),
-      { available: () => true, active: (i) => targets[i]!.active },
+      { available: (i) => targets[i]!.gate.available, active: (i) => targets[i]!.active },
     );
   }
 
   /**
-   * Picks a target for a request; `exclude` holds indices already tried. Returns -1 when none is left.
+   * Picks a target for a request: in the rotation (healthy, not ejected), not in `exclude` (already
+   * tried), and admitted by `admit` (the route's breaker). Returns -1 when none is left.
    */
-  pick(source: HashSource, exclude?: ReadonlySet<number>): number {
+  pick(source: HashSource, exclude?: ReadonlySet<number>, admit?: (i: number) => boolean): number {
     const key = this.upstream.loadBalancer === 'consistentHash' ? hashKey(this.upstream.hashOn, source) : undefined;
-    return this.#balancer.pick({ key, exclude });
+    return this.#balancer.pick({ key, exclude, admit });
+  }
+
+  /**
+   * The retry budget (Envoy's): retries in flight may be at most `budgetPercent` % of the requests in
+   * flight to this upstream, or `minRetryConcurrency`, whichever is more.
+   */
+  retryBudgetAllows(): boolean {
+    const { budgetPercent, minRetryConcurrency } = this.upstream.retries;
+    return this.activeRetries < Math.max(minRetryConcurrency, (budgetPercent / 100) * this.activeRequests);
+  }
+
+  /** How many targets are ejected now (for outlier detection's `maxEjectionPercent`). */
+  ejectedCount(): number {
+    let n = 0;
+    for (const t of this.targets) if (t.gate.ejected) n++;
+    return n;
   }
 
   /** Closes every pool once its requests finish (undici `Pool.close`). */

@@ -69,7 +69,12 @@ export function validateConfig(document: unknown): ValidatedConfig {
   let admin: Config['admin'];
   if (raw.admin !== undefined) {
     admin = { address: raw.admin.address ?? '127.0.0.1:9901', token: raw.admin.token === '' ? undefined : raw.admin.token };
-    warnings.push({ path: 'admin', message: 'the admin API is not served by this version of Tandem; the section is validated and ignored' });
+    const { host, port } = splitAddress(admin.address);
+    if (admin.token === undefined && !isLoopback(host)) {
+      problems.push({ path: 'admin.token', message: `required when the admin API listens on a non-loopback address (${admin.address})` });
+    }
+    const other = addresses.get(`${host}:${port}`);
+    if (other !== undefined && port !== 0) problems.push({ path: 'admin.address', message: `${admin.address} is already used by listener "${other}"` });
   }
 
   if (problems.length > 0) throw invalid(problems);
@@ -144,6 +149,11 @@ function unique(names: readonly string[], section: string, problems: ErrorDetail
   });
 }
 
+/** 127.0.0.0/8, ::1 and localhost. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 /** Splits `host:port`, `[v6]:port` or `:port`. */
 export function splitAddress(address: string): { host: string; port: number } {
   const colon = address.lastIndexOf(':');
@@ -205,10 +215,44 @@ function resolveUpstream(u: UpstreamInput, path: string, problems: ErrorDetail[]
       attempts: retries.attempts ?? 1,
       on: retries.on ?? ['connectFailure'],
       backoffMs: retries.backoffMs ?? 25,
+      maxBackoffMs: retries.maxBackoffMs ?? 1000,
       budgetPercent: retries.budgetPercent ?? 20,
+      minRetryConcurrency: retries.minRetryConcurrency ?? 3,
+      perTryTimeoutMs: retries.perTryTimeoutMs,
+      maxRetryAfterMs: retries.maxRetryAfterMs ?? 2000,
     },
-    circuitBreaker: u.circuitBreaker,
-    healthCheck: u.healthCheck,
+    circuitBreaker:
+      u.circuitBreaker === undefined
+        ? undefined
+        : {
+            errorThresholdPercentage: u.circuitBreaker.errorThresholdPercentage ?? 50,
+            volumeThreshold: u.circuitBreaker.volumeThreshold ?? 20,
+            rollingWindowMs: u.circuitBreaker.rollingWindowMs ?? 10_000,
+            resetTimeoutMs: u.circuitBreaker.resetTimeoutMs ?? 5000,
+            maxResetTimeoutMs: Math.max(u.circuitBreaker.maxResetTimeoutMs ?? 60_000, u.circuitBreaker.resetTimeoutMs ?? 5000),
+            halfOpenRequests: u.circuitBreaker.halfOpenRequests ?? 1,
+            slowCallMs: u.circuitBreaker.slowCallMs,
+          },
+    healthCheck:
+      u.healthCheck === undefined
+        ? undefined
+        : {
+            path: u.healthCheck.path ?? '/healthz',
+            intervalMs: u.healthCheck.intervalMs ?? 5000,
+            timeoutMs: u.healthCheck.timeoutMs ?? 1000,
+            unhealthyThreshold: u.healthCheck.unhealthyThreshold ?? 3,
+            healthyThreshold: u.healthCheck.healthyThreshold ?? 2,
+          },
+    outlierDetection:
+      u.outlierDetection === undefined
+        ? undefined
+        : {
+            consecutive5xx: u.outlierDetection.consecutive5xx ?? 5,
+            consecutiveGatewayFailures: u.outlierDetection.consecutiveGatewayFailures ?? 3,
+            baseEjectionMs: u.outlierDetection.baseEjectionMs ?? 30_000,
+            maxEjectionMs: Math.max(u.outlierDetection.maxEjectionMs ?? 300_000, u.outlierDetection.baseEjectionMs ?? 30_000),
+            maxEjectionPercent: u.outlierDetection.maxEjectionPercent ?? 50,
+          },
   };
 }
 

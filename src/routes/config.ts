@@ -42,16 +42,52 @@ export interface Upstream {
   readonly hashOn: HashOn;
   readonly pool: { readonly connections: number; readonly keepAliveMs: number; readonly pipelining: number };
   readonly timeouts: { readonly connectMs: number; readonly requestMs: number; readonly idleMs: number };
-  readonly retries: {
-    readonly attempts: number;
-    readonly on: readonly RetryCondition[];
-    readonly backoffMs: number;
-    readonly budgetPercent: number;
-  };
-  /** Accepted and validated; enforced by the upstream state machines (see README). */
-  readonly circuitBreaker: Readonly<Record<string, number>> | undefined;
-  /** Accepted and validated; enforced by the upstream state machines (see README). */
-  readonly healthCheck: Readonly<Record<string, number | string>> | undefined;
+  readonly retries: Retries;
+  /** Per route × target error-ratio breaker; absent: no breaker. */
+  readonly circuitBreaker: CircuitBreaker | undefined;
+  /** Active HTTP health checks; absent: targets are taken as healthy. */
+  readonly healthCheck: HealthCheck | undefined;
+  /** Passive outlier detection (ejection); absent: off. */
+  readonly outlierDetection: OutlierDetection | undefined;
+}
+
+export interface Retries {
+  /** Retries after the first try. */
+  readonly attempts: number;
+  readonly on: readonly RetryCondition[];
+  readonly backoffMs: number;
+  readonly maxBackoffMs: number;
+  /** Retries in flight ≤ max(minRetryConcurrency, budgetPercent % of requests in flight). */
+  readonly budgetPercent: number;
+  readonly minRetryConcurrency: number;
+  readonly perTryTimeoutMs: number | undefined;
+  readonly maxRetryAfterMs: number;
+}
+
+export interface CircuitBreaker {
+  readonly errorThresholdPercentage: number;
+  readonly volumeThreshold: number;
+  readonly rollingWindowMs: number;
+  readonly resetTimeoutMs: number;
+  readonly maxResetTimeoutMs: number;
+  readonly halfOpenRequests: number;
+  readonly slowCallMs: number | undefined;
+}
+
+export interface HealthCheck {
+  readonly path: string;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly unhealthyThreshold: number;
+  readonly healthyThreshold: number;
+}
+
+export interface OutlierDetection {
+  readonly consecutive5xx: number;
+  readonly consecutiveGatewayFailures: number;
+  readonly baseEjectionMs: number;
+  readonly maxEjectionMs: number;
+  readonly maxEjectionPercent: number;
 }
 
 export type HeaderMatcher =

@@ -25,6 +25,8 @@ export interface PickContext {
   readonly key?: string | undefined;
   /** Indices not to pick (targets already tried). */
   readonly exclude?: ReadonlySet<number> | undefined;
+  /** A further per-request condition (e.g. the route's breaker for that target admits). */
+  readonly admit?: ((i: number) => boolean) | undefined;
 }
 
 export interface LoadBalancer {
@@ -54,8 +56,9 @@ export function createLoadBalancer(kind: LoadBalancerKind, targets: readonly Bal
   }
 }
 
-function usable(i: number, state: TargetState, exclude: ReadonlySet<number> | undefined): boolean {
-  return (exclude === undefined || !exclude.has(i)) && state.available(i);
+function usable(i: number, state: TargetState, ctx: PickContext | undefined): boolean {
+  if (ctx === undefined) return state.available(i);
+  return (ctx.exclude === undefined || !ctx.exclude.has(i)) && state.available(i) && (ctx.admit === undefined || ctx.admit(i));
 }
 
 /** Smooth weighted round robin, precomputed as one cycle of Σweights slots. */
@@ -85,7 +88,7 @@ export class WeightedRoundRobin implements LoadBalancer {
     for (let tries = 0; tries < n; tries++) {
       const i = this.#schedule[this.#next]!;
       this.#next = this.#next + 1 === n ? 0 : this.#next + 1;
-      if (usable(i, this.#state, ctx?.exclude)) return i;
+      if (usable(i, this.#state, ctx)) return i;
     }
     return -1;
   }
@@ -105,21 +108,21 @@ export class LeastRequest implements LoadBalancer {
 
   pick(ctx?: PickContext): number {
     const n = this.#targets.length;
-    const a = this.#randomUsable(ctx?.exclude, -1);
+    const a = this.#randomUsable(ctx, -1);
     if (a === -1) return -1;
-    const b = this.#randomUsable(ctx?.exclude, a);
+    const b = this.#randomUsable(ctx, a);
     if (b === -1) return a;
     const la = this.#state.active(a) / this.#targets[a]!.weight;
     const lb = this.#state.active(b) / this.#targets[b]!.weight;
     return n > 0 && lb < la ? b : a;
   }
 
-  #randomUsable(exclude: ReadonlySet<number> | undefined, not: number): number {
+  #randomUsable(ctx: PickContext | undefined, not: number): number {
     const n = this.#targets.length;
     const start = Math.floor(this.#random() * n);
     for (let k = 0; k < n; k++) {
       const i = (start + k) % n;
-      if (i !== not && usable(i, this.#state, exclude)) return i;
+      if (i !== not && usable(i, this.#state, ctx)) return i;
     }
     return -1;
   }
@@ -164,7 +167,7 @@ export class ConsistentHash implements LoadBalancer {
       const owner = this.#owners[(lo + k) % points.length]!;
       if (seen.has(owner)) continue;
       seen.add(owner);
-      if (usable(owner, this.#state, ctx?.exclude)) return owner;
+      if (usable(owner, this.#state, ctx)) return owner;
     }
     return -1;
   }

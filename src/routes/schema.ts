@@ -89,7 +89,11 @@ export const RetriesSchema = Type.Object(
     attempts: Type.Optional(Type.Integer({ minimum: 0, maximum: 10, default: 1, description: 'Retries after the first try.' })),
     on: Type.Optional(Type.Array(RetryOn, { default: ['connectFailure'] })),
     backoffMs: Type.Optional(Type.Integer({ minimum: 0, default: 25, description: 'Base of the full-jitter exponential backoff (ms).' })),
-    budgetPercent: Type.Optional(Type.Number({ minimum: 0, maximum: 100, default: 20 })),
+    maxBackoffMs: Type.Optional(Type.Integer({ minimum: 0, default: 1000, description: 'Cap of one backoff (ms).' })),
+    budgetPercent: Type.Optional(Type.Number({ minimum: 0, maximum: 100, default: 20, description: 'Retries in flight may be at most this percentage of requests in flight…' })),
+    minRetryConcurrency: Type.Optional(Type.Integer({ minimum: 0, default: 3, description: '…or this many, whichever is more.' })),
+    perTryTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, description: 'Response-head timeout of one attempt (ms); all attempts share timeouts.requestMs.' })),
+    maxRetryAfterMs: Type.Optional(Type.Integer({ minimum: 0, default: 2000, description: 'A Retry-After longer than this is not waited for: the answer goes to the client (ms).' })),
   },
   { additionalProperties: false, default: {} },
 );
@@ -99,7 +103,21 @@ export const CircuitBreakerSchema = Type.Object(
     errorThresholdPercentage: Type.Optional(Type.Number({ minimum: 1, maximum: 100, default: 50 })),
     volumeThreshold: Type.Optional(Type.Integer({ minimum: 1, default: 20 })),
     rollingWindowMs: Type.Optional(Type.Integer({ minimum: 100, default: 10_000 })),
-    resetTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, default: 5000 })),
+    resetTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, default: 5000, description: 'Open time after the first trip (ms); doubles with each re-open.' })),
+    maxResetTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, default: 60_000, description: 'Cap of the growing open time (ms).' })),
+    halfOpenRequests: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 1, description: 'Trial requests admitted while half-open.' })),
+    slowCallMs: Type.Optional(Type.Integer({ minimum: 1, description: 'A request slower than this counts as a failure (ms).' })),
+  },
+  { additionalProperties: false },
+);
+
+export const OutlierDetectionSchema = Type.Object(
+  {
+    consecutive5xx: Type.Optional(Type.Integer({ minimum: 1, default: 5 })),
+    consecutiveGatewayFailures: Type.Optional(Type.Integer({ minimum: 1, default: 3, description: 'Connect failures, resets and timeouts in a row.' })),
+    baseEjectionMs: Type.Optional(Type.Integer({ minimum: 1, default: 30_000, description: 'Ejection time × number of ejections (ms).' })),
+    maxEjectionMs: Type.Optional(Type.Integer({ minimum: 1, default: 300_000 })),
+    maxEjectionPercent: Type.Optional(Type.Number({ minimum: 0, maximum: 100, default: 50, description: 'Most targets ejected at once (at least one may be).' })),
   },
   { additionalProperties: false },
 );
@@ -137,6 +155,7 @@ export const UpstreamSchema = Type.Object(
     retries: Type.Optional(RetriesSchema),
     circuitBreaker: Type.Optional(CircuitBreakerSchema),
     healthCheck: Type.Optional(HealthCheckSchema),
+    outlierDetection: Type.Optional(OutlierDetectionSchema),
   },
   { additionalProperties: false },
 );
