@@ -12,11 +12,11 @@
  * @module
  */
 import {
-  all,
   allEscaped,
   fromWire,
   HEADER_EXTRA,
   HOSTNAME,
+  is,
   isDigit,
   isHex,
   lower,
@@ -236,21 +236,36 @@ export function hostKindOf(host: string): HostKind {
     if (colons < 2) fault('bad IPv6 reference');
     return 'ipv6';
   }
-  if (!all(host, HOSTNAME)) fault('bad host');
+  // One pass over the labels: alphanumeric and `-`, not starting or ending with `-`; all-numeric
+  // hosts must be dotted-quad IPv4 with octets up to 255.
   let numeric = true;
-  for (let i = 0; i < host.length && numeric; i++) {
-    const c = host.charCodeAt(i);
-    numeric = isDigit(c) || c === 0x2e;
+  let octetTooBig = false;
+  let labels = 0;
+  let labelStart = 0;
+  let octet = 0;
+  let trailingDot = false;
+  for (let i = 0; i <= host.length; i++) {
+    const c = i < host.length ? host.charCodeAt(i) : 0x2e;
+    if (c === 0x2e) {
+      if (i === labelStart) {
+        if (i === host.length && labels > 0) {
+          trailingDot = true;
+          break;
+        }
+        fault('bad host');
+      }
+      if (host.charCodeAt(labelStart) === 0x2d || host.charCodeAt(i - 1) === 0x2d) fault('bad hostname');
+      if (i - labelStart > 3 || octet > 255) octetTooBig = true;
+      labels++;
+      labelStart = i + 1;
+      octet = 0;
+    } else if (isDigit(c)) octet = octet * 10 + (c - 0x30);
+    else if (is(c, HOSTNAME)) numeric = false;
+    else fault('bad host');
   }
-  const labels = host.split('.');
   if (numeric) {
-    if (labels.length !== 4 || labels.some((l) => l.length === 0 || l.length > 3 || Number(l) > 255)) fault('bad IPv4 address');
+    if (labels !== 4 || octetTooBig || trailingDot) fault('bad IPv4 address');
     return 'ipv4';
-  }
-  for (let i = 0; i < labels.length; i++) {
-    const label = labels[i]!;
-    if (label.length === 0 && i === labels.length - 1 && i > 0) continue;
-    if (label.length === 0 || label.charCodeAt(0) === 0x2d || label.charCodeAt(label.length - 1) === 0x2d) fault('bad hostname');
   }
   return 'domain';
 }

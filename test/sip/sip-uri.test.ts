@@ -30,6 +30,9 @@ describe('SIP and SIPS URIs (RFC 3261 §19.1)', () => {
     expect(sipUri('sip:[2001:db8::10]:5070;transport=udp')).toMatchObject({ host: '[2001:db8::10]', hostKind: 'ipv6', port: 5070 });
     expect(sipUri('sip:alice@[::1]')).toMatchObject({ host: '[::1]', hostKind: 'ipv6', port: undefined });
     expect(sipUri('sip:192.0.2.4:5060')).toMatchObject({ hostKind: 'ipv4', port: 5060 });
+    expect(sipUri('sip:host.example.com.')).toMatchObject({ hostKind: 'domain' });
+    expect(parseUri('sip:1.2.3.4.')).toBeUndefined();
+    expect(parseUri('sip:1.2.3')).toBeUndefined();
   });
 
   it('escaped characters are equivalent to the characters they encode, decoded exactly once (§19.1.4)', () => {
