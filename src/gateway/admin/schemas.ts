@@ -1,0 +1,98 @@
+/**
+ * TypeBox schemas of the admin API's answers. They serialize the responses (fast-json-stringify: fields
+ * not in a schema are not sent) and @fastify/swagger turns them into the OpenAPI document
+ * (`GET /openapi.json`), so they describe exactly what clients receive. They mirror the read model of
+ * `sources.ts`; the type assertions at the end fail to compile when a required field is added there and
+ * not here.
+ */
+import Type, { type Static } from 'typebox';
+import type { StatusDocument } from './sources.ts';
+
+/** `{ code, message, details? }`: every error answer (see docs/errors.md). */
+export const ErrorBody = Type.Object(
+  {
+    code: Type.String({ description: 'Stable `TANDEM_ERR_*` code (docs/errors.md).' }),
+    message: Type.String(),
+    details: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
+  },
+  { description: 'An error answer.' },
+);
+
+export const HealthBody = Type.Object({ status: Type.Literal('ok') }, { description: 'The process is alive.' });
+export const ReadyBody = Type.Object({ status: Type.Literal('ready') }, { description: 'Config loaded and every listener up.' });
+
+export const BreakerStatus = Type.Object(
+  {
+    target: Type.String({ description: '`host:port` of the target.' }),
+    state: Type.Union([Type.Literal('closed'), Type.Literal('open'), Type.Literal('halfOpen')]),
+    reopens: Type.Integer({ description: 'Re-opens since it was last closed (the open time grows with it).' }),
+    retryInMs: Type.Optional(Type.Number({ description: 'While open: ms until it goes half-open.' })),
+    transitions: Type.Integer(),
+  },
+  { description: 'The circuit breaker of one route × upstream target.' },
+);
+
+export const RouteStatus = Type.Object({
+  name: Type.String(),
+  state: Type.Union([Type.Literal('active'), Type.Literal('draining'), Type.Literal('quarantined')], {
+    description: '`quarantined` after a crash loop past the restart intensity.',
+  }),
+  upstream: Type.String(),
+  listeners: Type.Array(Type.String()),
+  restarts: Type.Integer({ description: 'Restarts of the route machine by its supervisor.' }),
+  requests: Type.Integer(),
+  breakers: Type.Array(BreakerStatus),
+});
+
+export const TargetStatus = Type.Object({
+  url: Type.String(),
+  authority: Type.String({ description: '`host:port`' }),
+  weight: Type.Number(),
+  health: Type.Union([Type.Literal('healthy'), Type.Literal('unhealthy')], {
+    description: 'Active health checks’ verdict (`healthy` when no health check is configured).',
+  }),
+  ejected: Type.Boolean({ description: 'Ejected from the rotation by passive outlier detection.' }),
+  ejections: Type.Integer(),
+  active: Type.Integer({ description: 'Requests in flight.' }),
+  requests: Type.Integer(),
+  failures: Type.Integer(),
+});
+
+export const UpstreamStatus = Type.Object({
+  name: Type.String(),
+  loadBalancer: Type.String(),
+  targets: Type.Array(TargetStatus),
+});
+
+export const StatusBody = Type.Object(
+  { routes: Type.Array(RouteStatus), upstreams: Type.Array(UpstreamStatus) },
+  { description: 'Every route and upstream target with its state machines’ states and counters.' },
+);
+
+export const ChildNode = Type.Object({
+  id: Type.String(),
+  type: Type.Union([Type.Literal('worker'), Type.Literal('supervisor')]),
+  restart: Type.Union([Type.Literal('permanent'), Type.Literal('transient'), Type.Literal('temporary')]),
+  status: Type.Union([Type.Literal('running'), Type.Literal('restarting'), Type.Literal('stopped')]),
+  restarts: Type.Integer({ description: 'Times this child was restarted by the supervisor.' }),
+  detail: Type.Unknown({ description: 'The child’s own description: a nested supervisor’s tree, a machine’s state, or null.' }),
+});
+
+export const SupervisorBody = Type.Object(
+  {
+    name: Type.String(),
+    id: Type.Integer(),
+    type: Type.Literal('supervisor'),
+    strategy: Type.Union([Type.Literal('one_for_one'), Type.Literal('one_for_all'), Type.Literal('rest_for_one'), Type.Literal('dynamic')]),
+    status: Type.Union([Type.Literal('starting'), Type.Literal('running'), Type.Literal('stopping'), Type.Literal('exited')]),
+    intensity: Type.Integer(),
+    periodMs: Type.Integer(),
+    recentRestarts: Type.Integer({ description: 'Restarts within the current intensity window.' }),
+    children: Type.Array(ChildNode),
+  },
+  { description: 'The supervision tree.' },
+);
+
+// A schema that lacks a required field of the read model does not compile.
+type Covers<Schema, Model> = Schema extends Model ? true : never;
+export const STATUS_SCHEMA_COVERS_MODEL: Covers<Static<typeof StatusBody>, StatusDocument> = true;
