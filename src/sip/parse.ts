@@ -6,7 +6,8 @@
  *
  * What is checked up front, for every message (the transaction layer needs it, RFC 3261 §17, §8.1.1):
  * - the start line, strictly: single SP separators, no trailing SP (RFC 4475 §3.1.2.9/.10 allow
- *   rejecting), `SIP/2.0` (another version → 505, §8.2.2.1... §21.5.20), a 3-digit status 100–699;
+ *   rejecting), `SIP/2.0` (another `SIP/x.y` → 505 Version Not Supported, RFC 3261 §21.5.6; RFC 4475
+ *   §3.1.2.16), a 3-digit status 100–699 (RFC 4475 §3.1.2.19);
  *   a Request-URI that is a valid URI, not in `<>` (RFC 4475 §3.1.2.7), without headers (§19.1.1);
  * - header lines: `token *WSP ":" value`, folding (§7.3.1), no bare CR or LF;
  * - Via (at least one), From, To, Call-ID, CSeq present exactly once and well formed (§8.1.1); CSeq
@@ -327,11 +328,10 @@ function all(s: string): boolean {
 }
 
 function fail(error: ParseError): ParseResult {
-  if (error.header === undefined) {
-    const { header: _h, ...rest } = error;
-    return { ok: false, error: rest };
-  }
-  return { ok: false, error };
+  // Leave `header` out rather than undefined, so errors compare and log cleanly.
+  if (error.header !== undefined) return { ok: false, error };
+  const { reason, status, canRespond, partial } = error;
+  return { ok: false, error: partial === undefined ? { reason, status, canRespond } : { reason, status, canRespond, partial } };
 }
 
 /**
