@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { request } from 'undici';
@@ -326,6 +327,20 @@ describe('admin API authentication', () => {
     expect(all).not.toContain(TOKEN);
     expect(all).not.toContain('wrong-token-value');
     expect(all.toLowerCase()).not.toContain('authorization');
+  });
+
+  it('answers a malformed request 400 { code: TANDEM_ERR_BAD_REQUEST } and keeps serving', async () => {
+    const { server, base } = await start();
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(server.address().port, '127.0.0.1', () => socket.end('GET /status HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n'));
+      let data = '';
+      socket.on('data', (chunk: Buffer) => (data += chunk.toString()));
+      socket.on('end', () => resolve(data));
+      socket.on('error', reject);
+    });
+    expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+    expect(raw).toContain('"code":"TANDEM_ERR_BAD_REQUEST"');
+    expect((await get(`${base}/healthz`)).status).toBe(200);
   });
 
   it('close() stops listening', async () => {

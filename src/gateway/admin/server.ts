@@ -51,6 +51,7 @@ export class AdminServer {
   readonly #port: number;
   readonly #token: BearerToken | undefined;
   readonly #sources: AdminSources;
+  #listening = false;
 
   constructor(options: AdminServerOptions) {
     this.#host = options.host;
@@ -79,6 +80,8 @@ export class AdminServer {
         `the admin API refuses to listen on ${this.#host}:${this.#port} without a token: set admin.token, or use a loopback address (127.0.0.1, ::1, localhost)`,
       );
     }
+    if (this.#listening) throw new TandemError('TANDEM_ERR_LISTEN', 'the admin API is already listening');
+    this.#listening = true;
     await this.#setup();
     try {
       await this.#app.listen({ host: this.#host, port: this.#port });
