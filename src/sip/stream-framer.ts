@@ -13,7 +13,8 @@
  * Content-Lengths (RFC 4475 §3.3.9), or a message larger than `maxMessageBytes` (513). The error
  * carries what the transport needs to answer before it closes. After an error the framer ignores input.
  *
- * Message bytes are views into the framer's buffers, handed over: the framer never writes them again.
+ * Message bytes are views into the caller's chunks or the framer's buffers, handed over: the framer
+ * never writes them again. Pending bytes grow by doubling, so input split into tiny chunks costs O(n).
  *
  * @module
  */
@@ -44,10 +45,14 @@ const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
 export class StreamFramer {
   readonly #max: number;
   readonly #role: 'server' | 'client';
-  #buf: Buffer = EMPTY;
-  /** Where to resume looking for CRLFCRLF in #buf. */
+  /** Pending bytes are `#store[0, #length)`; the store grows by doubling, so a peer sending one byte per segment costs O(n), not O(n²). */
+  #store: Buffer = EMPTY;
+  #length = 0;
+  /** Set when #store is memory we must not write into (the caller's chunk, or a view after bytes were handed out). */
+  #borrowed: Buffer | undefined;
+  /** Where to resume looking for CRLFCRLF in the pending bytes. */
   #scanFrom = 0;
-  /** Total length of the message at the front of #buf once its header is known. */
+  /** Total length of the message at the front of the pending bytes once its header is known. */
   #expected = -1;
   #failed = false;
 
@@ -58,7 +63,7 @@ export class StreamFramer {
 
   /** Bytes held waiting for the rest of a message. */
   get buffered(): number {
-    return this.#buf.length;
+    return this.#length;
   }
 
   /** True after a framing error. */
@@ -69,10 +74,9 @@ export class StreamFramer {
   /** Feeds one chunk; returns the events it completes, in order. */
   push(chunk: Uint8Array): FramerEvent[] {
     if (this.#failed || chunk.length === 0) return [];
-    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    this.#buf = this.#buf.length === 0 ? bytes : Buffer.concat([this.#buf, bytes]);
+    this.#append(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     const events: FramerEvent[] = [];
-    while (this.#buf.length > 0 && !this.#failed) {
+    while (this.#length > 0 && !this.#failed) {
       const event = this.#next();
       if (event === undefined) break;
       events.push(event);
@@ -80,8 +84,27 @@ export class StreamFramer {
     return events;
   }
 
+  #append(bytes: Buffer): void {
+    if (this.#length === 0) {
+      // Nothing pending: work on the caller's chunk directly; it is never written into (see #borrowed).
+      this.#store = bytes;
+      this.#borrowed = bytes;
+      this.#length = bytes.length;
+      return;
+    }
+    const needed = this.#length + bytes.length;
+    if (needed > this.#store.length || this.#store === this.#borrowed) {
+      const store = Buffer.allocUnsafe(Math.max(needed, this.#store.length * 2, 4096));
+      this.#store.copy(store, 0, 0, this.#length);
+      this.#store = store;
+    }
+    bytes.copy(this.#store, this.#length);
+    this.#length = needed;
+    this.#borrowed = undefined;
+  }
+
   #next(): FramerEvent | undefined {
-    const buf = this.#buf;
+    const buf = this.#store.subarray(0, this.#length);
     if (this.#expected < 0 && buf[0] === 0x0d) {
       if (buf.length < 2) return undefined;
       if (buf[1] === 0x0a) {
@@ -110,7 +133,12 @@ export class StreamFramer {
   }
 
   #consume(length: number, event: FramerEvent): FramerEvent {
-    this.#buf = length === this.#buf.length ? EMPTY : this.#buf.subarray(length);
+    // Bytes already handed out stay untouched: the rest moves on as a view, and the next append
+    // copies it into a fresh store.
+    const rest = this.#length - length;
+    this.#store = rest === 0 ? EMPTY : this.#store.subarray(length, this.#length);
+    this.#borrowed = this.#store;
+    this.#length = rest;
     this.#scanFrom = 0;
     this.#expected = -1;
     return event;
@@ -118,7 +146,8 @@ export class StreamFramer {
 
   #fail(error: ParseError): FramerEvent {
     this.#failed = true;
-    this.#buf = EMPTY;
+    this.#store = EMPTY;
+    this.#length = 0;
     return { type: 'error', error };
   }
 }

@@ -49,6 +49,28 @@ describe('stream framing (RFC 3261 §18.3)', () => {
     expect(first?.type === 'message' && text(parsed(first.bytes).body)).toBe(body);
   });
 
+  it('message bytes handed out are never overwritten by later input, and input chunks are never written into', () => {
+    const framer = new StreamFramer();
+    const chunk1 = Buffer.concat([INVITE, BYE.subarray(0, 40)]);
+    const copy1 = Buffer.from(chunk1);
+    const [first] = framer.push(chunk1);
+    const chunk2 = BYE.subarray(40);
+    const events = framer.push(Buffer.from(chunk2));
+    for (let i = 0; i < 50; i++) framer.push(Buffer.from('\r\n\r\n'));
+    expect(first?.type === 'message' && text(first.bytes)).toBe(text(INVITE));
+    expect(show(events)).toEqual([{ message: text(BYE) }]);
+    expect(chunk1.equals(copy1)).toBe(true);
+  });
+
+  it('a large message arriving one byte per chunk is framed once, intact', () => {
+    const body = 'x'.repeat(30_000);
+    const m = sip(['MESSAGE sip:u@b SIP/2.0', 'Via: SIP/2.0/TCP h;branch=z9hG4bK1', 'From: <sip:a@b>;tag=1', 'To: <sip:u@b>', 'Call-ID: x', 'CSeq: 1 MESSAGE', `Content-Length: ${body.length}`], body);
+    const framer = new StreamFramer();
+    const events: FramerEvent[] = [];
+    for (let i = 0; i < m.length; i++) events.push(...framer.push(m.subarray(i, i + 1)));
+    expect(show(events)).toEqual([{ message: text(m) }]);
+  });
+
   it('a folded Content-Length is read across its continuation line', () => {
     const m = sip(['OPTIONS sip:u@b SIP/2.0', 'Via: SIP/2.0/TCP h;branch=z9hG4bK1', 'From: <sip:a@b>;tag=1', 'To: <sip:u@b>', 'Call-ID: x', 'CSeq: 1 OPTIONS', 'Content-Length:', ' 2'], 'hi');
     expect(show(new StreamFramer().push(m))).toEqual([{ message: text(m) }]);
