@@ -100,6 +100,11 @@ export const ERROR_CODES = {
     message: 'not found',
     description: 'An admin API path or resource (route, upstream) that does not exist.',
   },
+  TANDEM_ERR_NOT_READY: {
+    status: 503,
+    message: 'not ready',
+    description: 'GET /readyz before the config is loaded and every listener is up, or while the gateway drains.',
+  },
   TANDEM_ERR_SHUTTING_DOWN: {
     status: 503,
     message: 'the gateway is shutting down',

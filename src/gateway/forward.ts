@@ -112,6 +112,7 @@ class Forwarding {
       return;
     }
     rt.upstream.activeRequests++;
+    rt.upstream.retryBudget.deposit();
     this.#counted = true;
     this.#dispatch();
   }
@@ -175,31 +176,37 @@ class Forwarding {
   }
 
   /**
-   * Decides a retry the policy allows: it also needs room in the retry budget and time before the
-   * deadline. `retryAfterMs` is the upstream's `Retry-After`. Returns false when no retry is made.
+   * Plans a retry the policy allows: it also needs time before the deadline and a place in the
+   * upstream's retry budget (taken here). `retryAfterMs` is the upstream's `Retry-After`. Returns the
+   * backoff delay (ms), or undefined when no retry will be made.
    */
-  retry(from: TargetRuntime, reason: string, retryAfterMs = 0): boolean {
+  planRetry(from: TargetRuntime, reason: string, retryAfterMs = 0): number | undefined {
     const { rt } = this.ex;
     const { retries } = rt.upstream.upstream;
-    if (!rt.upstream.retryBudgetAllows()) {
-      rt.observer.retryBudgetExhausted(rt, reason);
-      return false;
-    }
     // Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter").
     const ceiling = Math.min(retries.maxBackoffMs, retries.backoffMs * 2 ** (this.attempts - 1));
     const delay = Math.max(Math.random() * ceiling, retryAfterMs);
-    if (rt.clock.now() + delay >= this.deadline) return false;
+    if (rt.clock.now() + delay >= this.deadline) return undefined;
+    if (!rt.upstream.takeRetry()) {
+      rt.observer.retryBudgetExhausted(rt, reason);
+      return undefined;
+    }
     rt.observer.retry(rt, from, reason, Math.round(delay), this.attempts + 1);
+    return delay;
+  }
+
+  /** Sends the next attempt after `delay` ms (on the route's clock). */
+  retryAfter(delay: number): void {
+    const { rt } = this.ex;
     if (delay < 1) {
       this.#dispatch();
-      return true;
+      return;
     }
     const timer = rt.clock.createTimer(() => {
       if (!this.clientGone) this.#dispatch();
     });
     timer.arm(rt.clock.now() + delay);
     this.#backoff = timer;
-    return true;
   }
 
   /** Answers the client with an error (or cuts the response if its head is already out). */
@@ -247,8 +254,8 @@ class Attempt implements Dispatcher.DispatchHandler {
   readonly #started: number;
   #controller: Dispatcher.DispatchController | undefined;
   #abortReason: Error | undefined;
-  /** A retryable answer: its body is read and dropped, then the retry goes out. */
-  #discardFor: number | undefined;
+  /** Set for a retryable answer that will be retried: its body is read and dropped, then the retry goes out. */
+  #retryDelay: number | undefined;
   #settled = false;
   #ended = false;
   #onDrain: (() => void) | undefined;
@@ -286,9 +293,10 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.#settle(failed ? 'http5xx' : 'ok');
     if (failed && fw.retryable(statusCode)) {
       const wait = statusCode === 503 || statusCode === 429 ? retryAfterMs(headers['retry-after']) : 0;
-      if (wait <= fw.ex.rt.upstream.upstream.retries.maxRetryAfterMs) {
-        this.#discardFor = statusCode;
-        fw.error = new UpstreamError('TANDEM_ERR_UPSTREAM_RESPONSE', `upstream target ${this.#target.target.authority} answered ${statusCode}`);
+      // Only when the retry will happen is this answer dropped; else it goes to the client as it is.
+      const delay = wait <= fw.ex.rt.upstream.upstream.retries.maxRetryAfterMs ? fw.planRetry(this.#target, `status ${statusCode}`, wait) : undefined;
+      if (delay !== undefined) {
+        this.#retryDelay = delay;
         return;
       }
     }
@@ -300,7 +308,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.#discardFor !== undefined) return;
+    if (this.#retryDelay !== undefined) return;
     const fw = this.#fw;
     fw.bytesOut += chunk.length;
     const { res } = fw.ex;
@@ -314,9 +322,8 @@ class Attempt implements Dispatcher.DispatchHandler {
   onResponseEnd(_controller: Dispatcher.DispatchController, _trailers: Record<string, string | string[] | undefined>): void {
     this.#end();
     const fw = this.#fw;
-    if (this.#discardFor !== undefined) {
-      const retried = fw.retry(this.#target, `status ${this.#discardFor}`);
-      if (!retried) fw.fail(fw.error ?? new UpstreamError('TANDEM_ERR_UPSTREAM_RESPONSE'));
+    if (this.#retryDelay !== undefined) {
+      if (!fw.clientGone) fw.retryAfter(this.#retryDelay);
       return;
     }
     fw.ex.res.end();
@@ -345,7 +352,13 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.#settle(kind === 'invalidResponse' ? 'reset' : kind);
     this.#end();
     fw.error = toUpstreamError(kind, this.#target.target.authority, err);
-    if (!fw.ex.res.headersSent && fw.retryable(kind) && fw.retry(this.#target, kind)) return;
+    if (!fw.ex.res.headersSent && fw.retryable(kind)) {
+      const delay = fw.planRetry(this.#target, kind);
+      if (delay !== undefined) {
+        fw.retryAfter(delay);
+        return;
+      }
+    }
     fw.fail(fw.error);
   }
 

@@ -7,6 +7,7 @@
 import { Pool } from 'undici';
 import type { HashOn, Target, Upstream } from '../routes/config.ts';
 import { createLoadBalancer, type LoadBalancer } from '../routes/load-balancer.ts';
+import { RetryBudget } from '../routes/retry-budget.ts';
 import { TargetGate } from '../routes/target.machine.ts';
 
 /** One target: its pool, its gate, its counters. */
@@ -37,9 +38,11 @@ export class UpstreamRuntime {
   /** Requests in flight to this upstream, and retries among them (the retry budget's inputs). */
   activeRequests = 0;
   activeRetries = 0;
+  readonly retryBudget: RetryBudget;
 
   constructor(upstream: Upstream) {
     this.upstream = upstream;
+    this.retryBudget = new RetryBudget(upstream.retries.budgetPercent, upstream.retries.minRetryConcurrency);
     this.targets = upstream.targets.map((target, index) => ({
       target,
       index,
@@ -75,13 +78,9 @@ export class UpstreamRuntime {
     return this.#balancer.pick({ key, exclude, admit });
   }
 
-  /**
-   * The retry budget (Envoy's): retries in flight may be at most `budgetPercent` % of the requests in
-   * flight to this upstream, or `minRetryConcurrency`, whichever is more.
-   */
-  retryBudgetAllows(): boolean {
-    const { budgetPercent, minRetryConcurrency } = this.upstream.retries;
-    return this.activeRetries < Math.max(minRetryConcurrency, (budgetPercent / 100) * this.activeRequests);
+  /** Takes a place in the retry budget ({@link RetryBudget}); false when it is spent. */
+  takeRetry(): boolean {
+    return this.retryBudget.tryWithdraw(this.activeRetries, this.activeRequests);
   }
 
   /** How many targets are ejected now (for outlier detection's `maxEjectionPercent`). */

@@ -136,7 +136,7 @@ describe('admin API endpoints', () => {
     const res = await get(`${base}/readyz`);
     expect(res.status).toBe(503);
     expect(res.headers['retry-after']).toBe('1');
-    expect(res.json()).toEqual({ code: 'TANDEM_ERR_SHUTTING_DOWN', message: expect.stringContaining('not ready') });
+    expect(res.json()).toEqual({ code: 'TANDEM_ERR_NOT_READY', message: expect.stringContaining('not ready') });
   });
 
   it('GET /status answers the StatusDocument', async () => {

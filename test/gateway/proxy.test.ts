@@ -187,7 +187,7 @@ describe('retries (only where safe, RFC 9110 §9.2.2)', () => {
     const dead = await closedPort();
     const be = await startBackend();
     backends.push(be);
-    gw = await startGateway(proxyConfig([`http://127.0.0.1:${dead}`, be.url], {}, { retries: { attempts: 1, on: ['connectFailure'], backoffMs: 0 } }));
+    gw = await startGateway(proxyConfig([`http://127.0.0.1:${dead}`, be.url], {}, { retries: { attempts: 1, on: ['connectFailure'], backoffMs: 0, budgetPercent: 100 } }));
     for (let i = 0; i < 4; i++) {
       const res = await request(`${gw.url}/`);
       expect(res.statusCode).toBe(200);
@@ -203,7 +203,7 @@ describe('retries (only where safe, RFC 9110 §9.2.2)', () => {
     });
     const ok = await startBackend(undefined, 'ok');
     backends.push(failing, ok);
-    gw = await startGateway(proxyConfig([failing.url, ok.url], {}, { retries: { attempts: 1, on: [503], backoffMs: 1 } }));
+    gw = await startGateway(proxyConfig([failing.url, ok.url], {}, { retries: { attempts: 1, on: [503], backoffMs: 1, budgetPercent: 100 } }));
     for (let i = 0; i < 4; i++) {
       const res = await request(`${gw.url}/`);
       expect(res.statusCode).toBe(200);

@@ -18,6 +18,8 @@ export interface RunningGateway {
   /** `http://127.0.0.1:PORT` of the first listener. */
   readonly url: string;
   readonly port: number;
+  /** `http://127.0.0.1:PORT` of the admin API, when the config has `admin`. */
+  readonly adminUrl: string | undefined;
   readonly logs: LogLine[];
   stop(deadlineMs?: number): Promise<void>;
 }
@@ -37,11 +39,13 @@ export async function startGateway(doc: Record<string, unknown>): Promise<Runnin
   });
   const log = createLogger(config.log.level, sink);
   const gateway = await Gateway.start(config, log);
-  const first = Object.values(gateway.addresses())[0]!;
+  const addresses = gateway.addresses();
+  const first = addresses[config.listeners[0]!.name]!;
   return {
     gateway,
     url: `http://127.0.0.1:${first.port}`,
     port: first.port,
+    adminUrl: addresses['admin'] === undefined ? undefined : `http://127.0.0.1:${addresses['admin'].port}`,
     logs,
     stop: (deadlineMs = 1000) => gateway.stop(deadlineMs),
   };

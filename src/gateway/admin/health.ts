@@ -24,9 +24,7 @@ export const healthRoutes: AdminRoutes = async (app, { sources }) => {
     },
     async () => {
       if (!sources.ready()) {
-        // The registry has no "not ready" code yet: TANDEM_ERR_SHUTTING_DOWN is its only 503 about the
-        // gateway itself; the message says what is meant.
-        throw new TandemError('TANDEM_ERR_SHUTTING_DOWN', 'not ready: the config is not loaded or a listener is not up', {
+        throw new TandemError('TANDEM_ERR_NOT_READY', 'not ready: the config is not loaded or a listener is not up', {
           retryAfterSeconds: READY_RETRY_AFTER_SECONDS,
         });
       }
