@@ -168,29 +168,40 @@ export function shouldRestart(restart: RestartType, reason: ExitReason): boolean
 export function shutdownChild(child: Child, shutdown: Shutdown, clock: Clock): Promise<ExitReason> {
   if (shutdown === 'brutal_kill') {
     killQuietly(child);
-    return child.exited;
+    return exitOf(child);
   }
   try {
     child.stop('shutdown').catch(() => killQuietly(child));
   } catch {
     killQuietly(child); // a child whose stop() throws is treated like one that ignores it
   }
-  if (shutdown === 'infinity') return child.exited;
+  if (shutdown === 'infinity') return exitOf(child);
   const timer = clock.createTimer(() => killQuietly(child));
   timer.arm(clock.now() + shutdown);
-  return child.exited.then((reason) => {
+  return exitOf(child).then((reason) => {
     timer.disarm();
     return reason;
   });
 }
 
 /** Kills `child`; a throwing `kill()` (a broken custom child) must not break the supervisor. */
-function killQuietly(child: Child): void {
+export function killQuietly(child: Child): void {
   try {
     child.kill();
   } catch {
     // nothing more can be done; the supervisor still waits for `exited`
   }
+}
+
+/**
+ * `child.exited`, never rejecting: a custom child whose `exited` rejects (breaking the {@link Child}
+ * contract) is treated as having exited with `{ error }`.
+ */
+export function exitOf(child: Child): Promise<ExitReason> {
+  return child.exited.then(
+    (reason) => reason,
+    (error: unknown): ExitReason => ({ error }),
+  );
 }
 
 /** Checks that a start function resolved with something that quacks like a {@link Child}. */

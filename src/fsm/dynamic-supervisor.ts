@@ -8,7 +8,18 @@
  */
 import { supEscalationChannel, supRestartChannel } from './channels.ts';
 import type { Child, JsonValue, StopOptions } from './child.ts';
-import { type ChildType, checkPolicy, isChild, type RestartType, resolvePolicy, type Shutdown, shouldRestart, shutdownChild } from './child-spec.ts';
+import {
+  type ChildType,
+  checkPolicy,
+  exitOf,
+  isChild,
+  killQuietly,
+  type RestartType,
+  resolvePolicy,
+  type Shutdown,
+  shouldRestart,
+  shutdownChild,
+} from './child-spec.ts';
 import { type Clock, defaultClock } from './clock.ts';
 import { ChildStartError, InvalidChildSpecError, InvalidFlagsError, MaxIntensityError, StopTimeoutError, SupervisorNotRunningError } from './errors.ts';
 import { describeExit, type ExitReason } from './exit-reason.ts';
@@ -67,8 +78,12 @@ export interface DynamicSupervisorRef<A, C extends Child> extends Child {
   whichChildren(): DynamicChildInfo[];
   tree(): SupervisorTree;
   describe(): JsonValue;
-  /** Stops every child in parallel, then exits with `reason` (default `shutdown`). */
+  /**
+   * Stops every child in parallel, then exits with `reason` (default `shutdown`). Also waits for
+   * children that `terminateChild` is still stopping and for starts in progress (killed as they start).
+   */
   stop(reason?: ExitReason, options?: StopOptions): Promise<void>;
+  /** Kills every child at once (those being terminated too) and exits with `killed`. */
   kill(): void;
   readonly exited: Promise<ExitReason>;
 }
@@ -117,6 +132,10 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
   readonly #clock: Clock;
   readonly #intensity: RestartIntensity;
   readonly #children = new Set<DynamicRecord<A, C>>();
+  /** Children being stopped by `terminateChild` (already forgotten): shutdown waits for them, kill kills them. */
+  readonly #stopping = new Set<C>();
+  /** Starts and restarts in progress: shutdown waits for them (a start that resolves late is killed and awaited). */
+  readonly #starting = new Set<Promise<unknown>>();
   #nextChild = 1;
   #status: SupervisorStatus = 'running';
   readonly #exited = Promise.withResolvers<ExitReason>();
@@ -136,9 +155,7 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
   async startChild(args: A): Promise<C> {
     if (this.#status !== 'running') throw new SupervisorNotRunningError(`Supervisor "${this.name}" is ${this.#status}`);
     const record = new DynamicRecord<A, C>(String(this.#nextChild++), args);
-    const handle = await this.#startRecord(record);
-    this.#children.add(record);
-    return handle;
+    return this.#startRecord(record);
   }
 
   async terminateChild(child: C): Promise<boolean> {
@@ -147,7 +164,12 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
       this.#children.delete(record);
       record.handle = null;
       record.status = 'stopped';
-      await shutdownChild(child, this.#policy.shutdown, this.#clock);
+      this.#stopping.add(child);
+      try {
+        await shutdownChild(child, this.#policy.shutdown, this.#clock);
+      } finally {
+        this.#stopping.delete(child);
+      }
       return true;
     }
     return false;
@@ -210,17 +232,30 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
     for (const record of records) {
       const handle = record.handle;
       record.handle = null;
-      try {
-        handle?.kill();
-      } catch {
-        // keep going: every child gets its kill
-      }
+      record.status = 'stopped';
+      if (handle !== null) killQuietly(handle);
     }
+    for (const handle of this.#stopping) killQuietly(handle);
+    this.#stopping.clear();
     this.#status = 'exited';
     this.#exited.resolve(reason);
   }
 
-  async #startRecord(record: DynamicRecord<A, C>): Promise<C> {
+  /**
+   * Starts (or restarts) `record`'s child. In the same step as the start resolves, the record is
+   * added to the children and only then is the child monitored: a child that has already exited is
+   * handled as an exit of a known child, never before its record exists. Shutdown waits for a start
+   * in progress; one that resolves after shutdown began is killed and awaited.
+   */
+  #startRecord(record: DynamicRecord<A, C>): Promise<C> {
+    const starting = this.#launch(record);
+    const tracked = starting.then(noop, noop);
+    this.#starting.add(tracked);
+    void tracked.then(() => this.#starting.delete(tracked));
+    return starting;
+  }
+
+  async #launch(record: DynamicRecord<A, C>): Promise<C> {
     let handle: unknown;
     try {
       handle = await this.#start(record.args);
@@ -229,13 +264,17 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
     }
     if (!isChild(handle)) throw new ChildStartError(`Supervisor "${this.name}": start(args) must resolve with a child ({ exited, stop, kill })`);
     if (this.#status !== 'running') {
-      handle.kill();
+      killQuietly(handle);
+      if (this.#status === 'stopping') await exitOf(handle); // shutdown waits for this
       throw new SupervisorNotRunningError(`Supervisor "${this.name}" stopped while a child was starting`);
     }
     const child = handle as C;
     record.handle = child;
     record.status = 'running';
-    void child.exited.then((reason) => this.#childExited(record, child, reason)).catch((error: unknown) => this.#crash(error));
+    this.#children.add(record);
+    void exitOf(child)
+      .then((reason) => this.#childExited(record, child, reason))
+      .catch((error: unknown) => this.#crash(error));
     return child;
   }
 
@@ -275,14 +314,18 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
     if (this.#status !== 'running') return;
     this.#status = 'stopping';
     const records = [...this.#children];
-    await Promise.all(
-      records.map((record) => {
+    await Promise.all([
+      ...records.map((record) => {
         const handle = record.handle;
         record.handle = null;
         record.status = 'stopped';
         return handle === null ? undefined : shutdownChild(handle, this.#policy.shutdown, this.#clock);
       }),
-    );
+      // children being terminated by terminateChild, and starts in progress (killed when they resolve)
+      ...[...this.#stopping].map((child) => exitOf(child)),
+      ...this.#starting,
+    ]);
+    if (this.#status !== 'stopping') return; // killed meanwhile: already exited
     this.#children.clear();
     this.#status = 'exited';
     this.#exited.resolve(reason);

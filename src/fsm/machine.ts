@@ -20,7 +20,9 @@
  * 5. inserts the `nextEvent` events ahead of everything queued, in the order given;
  * 6. starts, cancels or updates timeouts. Zero-time timeouts are queued after already queued events
  *    but before any external event not yet received. Any event cancels the event timeout, so a zero
- *    event timeout fires only when nothing is queued;
+ *    event timeout fires only when nothing is queued internally ahead of it (inserted or re-delivered
+ *    events, zero-time timeouts queued before it); mailbox events, even ones that arrived before it
+ *    was set, are handled after it and do not cancel it;
  * 7. handles the oldest queued event (inserted and postponed first, then due zero-time timeouts,
  *    then the mailbox), or waits for one.
  *

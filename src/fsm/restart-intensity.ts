@@ -1,8 +1,9 @@
 /**
  * Restart intensity as a sliding window of restart times (OTP supervisor `add_restart/1`): a
  * supervisor may restart at most `intensity` times within any `periodMs`; one more and it gives up
- * (SPEC B.4). OTP counts in whole seconds; we count in ms, and a restart exactly `periodMs` ago has
- * left the window.
+ * (SPEC B.4). OTP counts in whole seconds; we count in ms. As in OTP (which keeps a restart `R` while
+ * `R >= Now - Period`), the window is closed at both ends: a restart exactly `periodMs` ago still
+ * counts.
  *
  * @module
  */
@@ -33,10 +34,11 @@ export class RestartIntensity {
     return this.#restarts.length;
   }
 
+  /** Drops restarts older than `now - periodMs`; one exactly `periodMs` ago stays (OTP `inPeriod`). */
   #prune(now: number): void {
     const threshold = now - this.periodMs;
     let drop = 0;
-    while (drop < this.#restarts.length && (this.#restarts[drop] as number) <= threshold) drop++;
+    while (drop < this.#restarts.length && (this.#restarts[drop] as number) < threshold) drop++;
     if (drop > 0) this.#restarts.splice(0, drop);
   }
 }

@@ -12,7 +12,9 @@ import type { Child, JsonValue, StopOptions } from './child.ts';
 import {
   type ChildSpec,
   type ChildType,
+  exitOf,
   isChild,
+  killQuietly,
   type ResolvedChildSpec,
   type RestartType,
   resolveChildSpec,
@@ -109,7 +111,7 @@ export interface SupervisorRef extends Child {
   describe(): JsonValue;
   /** Stops the children in reverse order, each by its shutdown policy, then exits with `reason` (default `shutdown`). */
   stop(reason?: ExitReason, options?: StopOptions): Promise<void>;
-  /** Kills every child at once and exits with `killed`. */
+  /** Kills every child at once (one being stopped gracefully too) and exits with `killed`. */
   kill(): void;
   readonly exited: Promise<ExitReason>;
 }
@@ -150,6 +152,8 @@ class Supervisor implements SupervisorRef {
   readonly #clock: Clock;
   readonly #intensity: RestartIntensity;
   #children: ChildRecord[] = [];
+  /** Children being stopped by their shutdown policy (their record no longer holds them): `kill()` kills them too. */
+  readonly #stopping = new Set<Child>();
   #ops: Promise<void> = Promise.resolve();
   #status: SupervisorStatus = 'starting';
   readonly #exited = Promise.withResolvers<ExitReason>();
@@ -263,14 +267,7 @@ class Supervisor implements SupervisorRef {
   }
 
   kill(): void {
-    if (this.#status === 'exited') return;
-    for (const record of [...this.#children].reverse()) {
-      const handle = record.handle;
-      record.handle = null;
-      record.status = 'stopped';
-      handle?.kill();
-    }
-    this.#exit('killed');
+    this.#killAll('killed');
   }
 
   // ---- Internals -----------------------------------------------------------------------------
@@ -289,18 +286,24 @@ class Supervisor implements SupervisorRef {
 
   /** Kills every child and exits with `{ error }`. */
   #crash(error: unknown): void {
+    this.#killAll({ error });
+  }
+
+  /**
+   * Kills every child — running ones in reverse start order, then any being stopped gracefully —
+   * and exits with `reason`. A child whose `kill()` throws does not keep the others alive.
+   */
+  #killAll(reason: ExitReason): void {
     if (this.#status === 'exited') return;
     for (const record of [...this.#children].reverse()) {
       const handle = record.handle;
       record.handle = null;
       record.status = 'stopped';
-      try {
-        handle?.kill();
-      } catch {
-        // keep going: every child gets its kill
-      }
+      if (handle !== null) killQuietly(handle);
     }
-    this.#exit({ error });
+    for (const handle of this.#stopping) killQuietly(handle);
+    this.#stopping.clear();
+    this.#exit(reason);
   }
 
   #assertRunning(): void {
@@ -335,12 +338,12 @@ class Supervisor implements SupervisorRef {
       throw new ChildStartError(`Child "${id}" of supervisor "${this.name}": start() must resolve with a child ({ exited, stop, kill })`);
     }
     if (this.#status === 'exited') {
-      handle.kill(); // killed while the child was starting
+      killQuietly(handle); // killed while the child was starting
       throw new SupervisorNotRunningError(`Supervisor "${this.name}" was killed while child "${id}" was starting`);
     }
     record.handle = handle;
     record.status = 'running';
-    void handle.exited.then((reason) => {
+    void exitOf(handle).then((reason) => {
       if (record.handle === handle) this.#background(() => this.#childExited(record, handle, reason));
     });
     return handle;
@@ -351,7 +354,13 @@ class Supervisor implements SupervisorRef {
     const handle = record.handle;
     record.handle = null;
     record.status = 'stopped';
-    if (handle !== null) await shutdownChild(handle, record.spec.shutdown, this.#clock);
+    if (handle === null) return;
+    this.#stopping.add(handle);
+    try {
+      await shutdownChild(handle, record.spec.shutdown, this.#clock);
+    } finally {
+      this.#stopping.delete(handle);
+    }
   }
 
   /** Stops `records` one by one, in the order given. */
@@ -407,13 +416,17 @@ class Supervisor implements SupervisorRef {
       toStart = affected.filter((c) => c === record || c.spec.restart !== 'temporary');
     }
     for (const c of toStart) c.status = 'restarting';
-    for (const c of toStart) {
+    for (const [i, c] of toStart.entries()) {
       if (this.#status !== 'running') return;
       try {
         await this.#startRecord(c);
         c.restarts++;
       } catch (error) {
-        // OTP try_again: the failed start counts as another restart of this child.
+        // OTP try_again: the failed start counts as another restart of this child. The siblings
+        // not started yet are stopped (OTP: pid undefined); the retry's strategy starts them
+        // again, and if the retry is dropped (the child was terminated meanwhile) they stay
+        // stopped, where restartChild can start them — never stuck in `restarting`.
+        for (const sibling of toStart.slice(i + 1)) sibling.status = 'stopped';
         c.status = 'restarting';
         this.#background(async () => {
           if (this.#status === 'running' && c.status === 'restarting' && this.#children.includes(c)) await this.#restart(c, { error });

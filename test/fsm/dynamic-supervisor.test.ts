@@ -136,3 +136,134 @@ describe('B.6 dynamic children', () => {
     await expect(startDynamicSupervisor({ start: async () => ({}) as Child, restart: 'never' as never })).rejects.toBeInstanceOf(InvalidChildSpecError);
   });
 });
+
+/** A machine whose initial enter call stops it: its start resolves with a machine that has already exited. */
+function diesOnEnter(clock: SimulatedClock, reason: ExitReason): Promise<MachineRef<string, string>> {
+  return startMachine<string, null, string>({ name: 'dies', init: () => ({ state: 'a', data: null }), enter: () => stop(reason), handleEvent: () => keep() }, undefined, { clock });
+}
+
+/** A custom child that ignores stop requests until killed. */
+function stubborn(): Child & { alive: boolean } {
+  const exit = Promise.withResolvers<ExitReason>();
+  const child = {
+    alive: true,
+    exited: exit.promise,
+    stop: () => exit.promise.then(() => undefined),
+    kill: () => {
+      child.alive = false;
+      exit.resolve('killed');
+    },
+  };
+  return child;
+}
+
+describe('B.6 dynamic children: races with start, terminate and stop', () => {
+  it('B.6 a temporary child that has already exited when its start resolves is forgotten, not leaked', async () => {
+    const clock = new SimulatedClock();
+    const sup = await startDynamicSupervisor({ start: () => diesOnEnter(clock, 'normal'), restart: 'temporary' }, { clock });
+    const children = await Promise.all([sup.startChild(undefined), sup.startChild(undefined), sup.startChild(undefined)]);
+    await settleAll();
+    for (const child of children) await expect(child.exited).resolves.toBe('normal');
+    expect(sup.countChildren()).toBe(0);
+    expect(sup.whichChildren()).toEqual([]);
+  });
+
+  it('B.6 a permanent child that has already exited when its start resolves is restarted (a failed restart retried) and tracked', async () => {
+    const clock = new SimulatedClock();
+    let starts = 0;
+    const live: MachineRef<string, string>[] = [];
+    const sup = await startDynamicSupervisor(
+      {
+        start: async () => {
+          if (++starts === 1) return diesOnEnter(clock, { error: 'boom' });
+          if (starts === 2) throw new Error('not yet');
+          const ref = await connection([], { remote: 'pbx' });
+          live.push(ref);
+          return ref;
+        },
+      },
+      { clock, intensity: 5 },
+    );
+    const first = await sup.startChild(undefined);
+    await settleAll();
+    await expect(first.exited).resolves.toEqual({ error: 'boom' });
+    expect(sup.whichChildren()).toEqual([expect.objectContaining({ id: '1', status: 'running', restarts: 1 })]);
+    // The restarted instance is a new handle (OTP: a new pid); the dead one is no longer a child.
+    expect(await sup.terminateChild(first)).toBe(false);
+    expect(await sup.terminateChild(live[0] as MachineRef<string, string>)).toBe(true);
+    expect(sup.countChildren()).toBe(0);
+  });
+
+  it('B.6 stop() waits for a child that terminateChild is still stopping', async () => {
+    const clock = new SimulatedClock();
+    const sup = await startDynamicSupervisor({ start: async () => stubborn(), shutdown: 1000 }, { clock });
+    const child = (await sup.startChild(undefined)) as ReturnType<typeof stubborn>;
+    const terminated = sup.terminateChild(child);
+    let stopped = false;
+    const stopping = sup.stop().then(() => (stopped = true));
+    await settleAll();
+    expect(stopped).toBe(false); // the child ignores stop: shutdown waits for its deadline
+    await clock.advance(1000);
+    await stopping;
+    expect(child.alive).toBe(false);
+    await expect(terminated).resolves.toBe(true);
+  });
+
+  it('B.6 kill() also kills a child that terminateChild is still stopping', async () => {
+    const sup = await startDynamicSupervisor({ start: async () => stubborn(), shutdown: 'infinity' });
+    const child = (await sup.startChild(undefined)) as ReturnType<typeof stubborn>;
+    const terminated = sup.terminateChild(child);
+    await settleAll();
+    sup.kill();
+    expect(child.alive).toBe(false);
+    await expect(sup.exited).resolves.toBe('killed');
+    await expect(terminated).resolves.toBe(true);
+  });
+
+  it('B.6 stop() during a restart waits for the restarted child, which is killed as it starts', async () => {
+    const first = stubborn();
+    const second = stubborn();
+    const release = Promise.withResolvers<void>();
+    let starts = 0;
+    const sup = await startDynamicSupervisor({
+      start: async () => {
+        if (++starts === 1) return first;
+        await release.promise;
+        return second;
+      },
+    });
+    await sup.startChild(undefined);
+    first.kill(); // a permanent child exits: restarted, the start pending
+    await settleAll();
+    expect(sup.whichChildren()).toEqual([expect.objectContaining({ status: 'restarting' })]);
+    let stopped = false;
+    const stopping = sup.stop().then(() => (stopped = true));
+    await settleAll();
+    expect(stopped).toBe(false);
+    release.resolve();
+    await stopping;
+    expect(second.alive).toBe(false);
+    await expect(sup.exited).resolves.toBe('shutdown');
+  });
+
+  it('B.6 a custom child whose exited rejects is treated as an { error } exit and restarted', async () => {
+    const instances: { reject: (error: Error) => void }[] = [];
+    const sup = await startDynamicSupervisor(
+      {
+        start: async (): Promise<Child> => {
+          const exit = Promise.withResolvers<ExitReason>();
+          instances.push(exit);
+          return { exited: exit.promise, stop: async () => exit.reject(new Error('stop')), kill: () => exit.reject(new Error('kill')) };
+        },
+        restart: 'transient',
+      },
+      { intensity: 5 },
+    );
+    await sup.startChild(undefined);
+    instances[0]?.reject(new Error('boom'));
+    await settleAll();
+    expect(sup.whichChildren()).toEqual([expect.objectContaining({ status: 'running', restarts: 1 })]);
+    await sup.stop();
+    await expect(sup.exited).resolves.toBe('shutdown');
+  });
+});

@@ -104,7 +104,9 @@ describe('A.4 enter calls', () => {
     expect(log).toEqual(['idle call:start', 'working genericTimeout(tick):tick', 'working stateTimeout:too slow']);
   });
 
-  it('A.4 the types forbid an enter call to change state, postpone or insert events', () => {
+  // Type-level: the @ts-expect-error lines are checked by tsc (`npm run lint`), not by vitest; the
+  // run-time counterpart is the it.each below.
+  it('A.4 (type-level, checked by tsc in npm run lint) the types forbid an enter call to change state, postpone, insert events or repeat', () => {
     type R = EnterResult<null, string>;
     // @ts-expect-error an enter call cannot change state
     const a: R = next('elsewhere');
@@ -115,7 +117,7 @@ describe('A.4 enter calls', () => {
     // @ts-expect-error an enter call cannot repeat
     const d: R = repeat();
     const ok: R = keep(null, [stateTimeout(10, 'x')]);
-    expect([a, b, c, d, ok].map((r) => r.type)).toEqual(['next', 'keep', 'keep', 'repeat', 'keep']);
+    void [a, b, c, d, ok];
   });
 
   it.each([
@@ -123,7 +125,7 @@ describe('A.4 enter calls', () => {
     ['postpone', () => keep(undefined, [postpone()])],
     ['insert events', () => keep(undefined, [nextEvent('x')])],
     ['repeat', () => repeat()],
-  ])('A.4 at run time, an enter call that tries to %s stops the machine with an invalid-result error', async (_what, result) => {
+  ])('A.4 at run time (spec cast past the types), an enter call that tries to %s stops the machine with TANDEM_ERR_FSM_INVALID_RESULT', async (_what, result) => {
     let entered = 0;
     const m = await startMachine<string, null, string>(
       {

@@ -13,11 +13,14 @@ const onRestart = (message: unknown) => restarts.push(message as RestartMessage)
 beforeAll(() => diagnostics.subscribe(FSM_CHANNELS.supRestart, onRestart));
 afterAll(() => diagnostics.unsubscribe(FSM_CHANNELS.supRestart, onRestart));
 
-/** Index of the crash that escalates, or -1: OTP add_restart over a window of periodMs. */
+/**
+ * Index of the crash that escalates, or -1: OTP add_restart over a window of periodMs, closed at
+ * both ends (a restart R is kept while R >= Now - Period).
+ */
 function escalationIndex(crashTimes: number[], intensity: number, periodMs: number): number {
   let window: number[] = [];
   for (const [i, t] of crashTimes.entries()) {
-    window = window.filter((r) => r > t - periodMs);
+    window = window.filter((r) => r >= t - periodMs);
     window.push(t);
     if (window.length > intensity) return i;
   }
@@ -50,7 +53,7 @@ describe('supervisor intensity property', () => {
           const mine = restarts.filter((r) => r.id === (sup as { id: number }).id);
           const restartTimes = crashTimes.slice(0, mine.length);
           for (const t of restartTimes) {
-            expect(restartTimes.filter((r) => r > t - periodMs && r <= t).length).toBeLessThanOrEqual(intensity);
+            expect(restartTimes.filter((r) => r >= t - periodMs && r <= t).length).toBeLessThanOrEqual(intensity);
           }
           const expected = escalationIndex(crashTimes, intensity, periodMs);
           expect(exited).toBe(expected >= 0);

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type Child,
   ChildRunningError,
+  type ChildSpec,
   ChildStartError,
   DuplicateChildError,
   type ExitReason,
@@ -171,9 +172,26 @@ describe('B.4 restart intensity', () => {
     for (let i = 0; i < 10; i++) {
       w.send('a', 'crash');
       await settleAll();
-      await clock.advance(500); // at most 2 restarts in any 1000 ms window
+      await clock.advance(501); // at most 2 restarts in any closed 1000 ms window
     }
     expect(sup.whichChildren()[0]).toMatchObject({ status: 'running', restarts: 10 });
+  });
+
+  it('B.4 a restart exactly periodMs ago still counts (OTP keeps R >= Now - Period); 1 ms later it has left the window', async () => {
+    const clock = new SimulatedClock();
+    const w = new Workers(clock);
+    const sup = await startSupervisor({ intensity: 1, periodMs: 1000 }, [w.spec('a')], { clock });
+    w.send('a', 'crash'); // restart at 0
+    await settleAll();
+    await clock.advance(1001);
+    w.send('a', 'crash'); // restart at 1001: the one at 0 has left the window
+    await settleAll();
+    expect(sup.tree()).toMatchObject({ status: 'running', recentRestarts: 1 });
+    await clock.advance(1000);
+    w.send('a', 'crash'); // at 2001, the restart at 1001 is exactly periodMs ago: a second restart in the window
+    await settleAll();
+    const reason = await sup.exited;
+    expect((reason as { shutdown: unknown }).shutdown).toBeInstanceOf(MaxIntensityError);
   });
 
   it('B.4 escalation: the parent sees the nested supervisor exit like any child exit, and restarts it', async () => {
@@ -417,5 +435,116 @@ describe('supervision tree', () => {
     await expect(sup.exited).resolves.toBe('killed');
     await expect(w.current.get('a')?.exited).resolves.toBe('killed');
     await expect(sup.startChild(w.spec('c'))).rejects.toMatchObject({ code: 'TANDEM_ERR_SUP_NOT_RUNNING' });
+  });
+});
+
+describe('restart failures, kill and broken children', () => {
+  it('B.2 a one_for_all restart that fails leaves the siblings not yet started stopped (OTP), so a terminateChild of the failed child cannot strand them in restarting', async () => {
+    const w = new Workers();
+    let failB = false;
+    const releaseB = Promise.withResolvers<void>();
+    const specB: ChildSpec = {
+      id: 'b',
+      start: async () => {
+        if (!failB) return w.start('b');
+        await releaseB.promise;
+        throw new Error('b cannot start');
+      },
+    };
+    const sup = await startSupervisor({ strategy: 'one_for_all', intensity: 10 }, [w.spec('a'), specB, w.spec('c')]);
+    failB = true;
+    w.send('b', 'crash');
+    await settleAll(); // the restart is under way: a restarted, b's start pending
+    const terminated = sup.terminateChild('b'); // queued behind the restart, ahead of its retry
+    releaseB.resolve();
+    await terminated;
+    await settleAll(); // the retry is dropped: b was terminated meanwhile
+    expect(sup.whichChildren().map((c) => [c.id, c.status])).toEqual([
+      ['a', 'running'],
+      ['b', 'stopped'],
+      ['c', 'stopped'],
+    ]);
+    await sup.restartChild('c');
+    expect(sup.whichChildren()[2]).toMatchObject({ id: 'c', status: 'running' });
+    await sup.stop();
+  });
+
+  it('B.2 a one_for_all restart that fails once is retried, and the retry starts the siblings left stopped', async () => {
+    const w = new Workers();
+    let bStarts = 0;
+    const specB: ChildSpec = { id: 'b', start: () => (++bStarts === 2 ? Promise.reject(new Error('not yet')) : w.start('b')) };
+    const sup = await startSupervisor({ strategy: 'one_for_all', intensity: 10 }, [w.spec('a'), specB, w.spec('c')]);
+    w.send('b', 'crash');
+    await settleAll();
+    expect(sup.whichChildren().map((c) => c.status)).toEqual(['running', 'running', 'running']);
+    expect(bStarts).toBe(3);
+    await sup.stop();
+  });
+
+  it("B.5 kill() kills every child and exits killed even when a child's kill() throws", async () => {
+    const log: string[] = [];
+    const good = stubbornChild(log, 'good');
+    const bad: Child = {
+      exited: new Promise<ExitReason>(() => {}),
+      stop: async () => {},
+      kill: () => {
+        throw new Error('kill is broken');
+      },
+    };
+    const sup = await startSupervisor({}, [
+      { id: 'good', start: async () => good },
+      { id: 'bad', start: async () => bad },
+    ]);
+    expect(() => sup.kill()).not.toThrow();
+    expect(log).toEqual(['killed good']);
+    await expect(sup.exited).resolves.toBe('killed');
+    expect(sup.tree().status).toBe('exited');
+  });
+
+  it('B.5 kill() during a graceful stop also kills the child being stopped', async () => {
+    const clock = new SimulatedClock();
+    const log: string[] = [];
+    const sup = await startSupervisor({}, [{ id: 's', start: async () => stubbornChild(log, 's'), shutdown: 'infinity' }], { clock });
+    const stopped = sup.stop();
+    await settleAll();
+    expect(log).toEqual(['asked s to stop']);
+    sup.kill();
+    expect(log).toEqual(['asked s to stop', 'killed s']);
+    await expect(sup.exited).resolves.toBe('killed');
+    await stopped;
+  });
+
+  it('a custom child whose exited rejects is treated as an { error } exit: restarted, no unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (error: unknown) => unhandled.push(error);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const instances: { reject: (error: Error) => void }[] = [];
+      const broken = async (): Promise<Child> => {
+        const exit = Promise.withResolvers<ExitReason>();
+        instances.push(exit);
+        return { exited: exit.promise, stop: async () => exit.reject(new Error('exited rejected')), kill: () => exit.reject(new Error('exited rejected')) };
+      };
+      const restarts: unknown[] = [];
+      const onRestart = (message: unknown) => restarts.push(message);
+      diagnostics.subscribe(FSM_CHANNELS.supRestart, onRestart);
+      try {
+        const sup = await startSupervisor({ intensity: 5 }, [{ id: 'x', start: broken, restart: 'transient' }]);
+        instances[0]?.reject(new Error('boom'));
+        await settleAll();
+        expect(restarts).toEqual([expect.objectContaining({ childId: 'x', reason: { error: expect.any(Error) } })]);
+        expect(sup.whichChildren()[0]).toMatchObject({ status: 'running', restarts: 1 });
+        await sup.stop(); // the graceful stop's exit rejects too
+        await expect(sup.exited).resolves.toBe('shutdown');
+        const killed = await startSupervisor({}, [{ id: 'y', start: broken, shutdown: 'brutal_kill' }]);
+        killed.kill();
+        await settleAll();
+      } finally {
+        diagnostics.unsubscribe(FSM_CHANNELS.supRestart, onRestart);
+      }
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });

@@ -101,7 +101,7 @@ describe('A.10 event timeout', () => {
     expect(log).toEqual(['0 a cast:arm', '50 a genericTimeout(g):g']);
   });
 
-  it('A.10 a zero event timeout fires only when nothing is queued', async () => {
+  it('A.10 a zero event timeout is cancelled by events queued internally ahead of it, not by mailbox events', async () => {
     const clock = simClock();
     const { m, log } = await scripted(clock, {
       queued: () => keep(undefined, [eventTimeout(0, 'cancelled'), nextEvent('inserted')]),
@@ -113,6 +113,19 @@ describe('A.10 event timeout', () => {
     m.cast('later'); // already in the mailbox: not yet received, so the zero timeout comes first
     await settle();
     expect(log).toEqual(['0 a cast:queued', '0 a internal:inserted', '0 a cast:empty', '0 a eventTimeout:fires', '0 a cast:later']);
+  });
+
+  it('A.10 a zero-time timeout queued ahead of a zero event timeout cancels it; one queued after it does not', async () => {
+    const clock = simClock();
+    const { m, log } = await scripted(clock, {
+      before: () => keep(undefined, [genericTimeout('g', 0, 'g1'), eventTimeout(0, 'cancelled')]),
+      after: () => keep(undefined, [eventTimeout(0, 'fires'), genericTimeout('g', 0, 'g2')]),
+    });
+    m.cast('before');
+    await settle();
+    m.cast('after');
+    await settle();
+    expect(log).toEqual(['0 a cast:before', '0 a genericTimeout(g):g1', '0 a cast:after', '0 a eventTimeout:fires', '0 a genericTimeout(g):g2']);
   });
 
   it('A.10 at most one event timeout: starting it again restarts it', async () => {
