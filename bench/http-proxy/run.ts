@@ -39,7 +39,7 @@ const ALL_TARGETS: readonly TargetName[] = ['direct', 'tandem', 'fastify-proxy',
 /** What each row is, and what it logs per request (printed with the table). */
 const DESCRIPTIONS: Record<TargetName, string> = {
   direct: 'the backend itself (node:http, no proxy); no log',
-  tandem: 'Tandem (src/gateway), 1 route, 1 upstream; access log ON: 1 JSON line/request via pino (async) to /dev/null',
+  tandem: 'Tandem (src/gateway), 1 route, 1 upstream, breaker + retries + health checks + outlier detection on; access log ON: 1 JSON line/request via pino (async) to /dev/null',
   'fastify-proxy': '@fastify/http-proxy defaults on fastify 5; fastify logger ON at info: 4 JSON lines/request via pino (async) to /dev/null',
   'fastify-proxy-nolog': '@fastify/http-proxy defaults on fastify 5; logger OFF (shows what its 4 log lines cost)',
   nginx: 'nginx reverse proxy (reference), 1 worker process, upstream keepalive 64; access_log (combined) to /dev/null',
