@@ -253,8 +253,6 @@ export class HttpListener {
   }
 }
 
-function noop(): void {}
-
 function elapsed(started: number): number {
   return Math.round((performance.now() - started) * 1000) / 1000;
 }
