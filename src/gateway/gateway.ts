@@ -92,6 +92,7 @@ export class Gateway {
             log,
             accessLog: config.log.access,
             onRequest: (name, rt, status, durationMs) => this.metrics.request(name, rt.route.name, rt.upstream.upstream.name, status, durationMs / 1000),
+            onWebSocket: (rt, delta) => this.metrics.websocketSessions(rt.route.name, delta),
           }),
       );
   }

@@ -32,6 +32,8 @@ export interface HttpListenerOptions {
   readonly accessLog: boolean;
   /** Called once per proxied request when it ends (metrics). */
   readonly onRequest?: (listener: string, rt: RouteRuntime, status: number, durationMs: number) => void;
+  /** Called with +1 when a WebSocket session is established on a route, -1 when it ends (metrics). */
+  readonly onWebSocket?: (rt: RouteRuntime, delta: number) => void;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,200}$/;
@@ -45,6 +47,7 @@ export class HttpListener {
   readonly #ws = new WebSocketProxy();
   readonly #maxPayloadBytes: number;
   readonly #observe: HttpListenerOptions['onRequest'];
+  readonly #observeWs: HttpListenerOptions['onWebSocket'];
   #table: RouteTable<RouteRuntime>;
   #draining = false;
   #closing: Promise<void> | undefined;
@@ -55,6 +58,7 @@ export class HttpListener {
     this.#log = options.log.child({ component: 'listener', listener: options.listener.name });
     this.#accessLog = options.accessLog;
     this.#observe = options.onRequest;
+    this.#observeWs = options.onWebSocket;
     this.#maxPayloadBytes = options.limits.bodyBytes > 0 ? options.limits.bodyBytes : 100 * 1024 * 1024;
     const maxHeaderSize = options.limits.headerBytes;
     this.#app = fastify({
@@ -237,8 +241,11 @@ export class HttpListener {
         clientIp: remote,
         connectTimeoutMs: upstream.upstream.timeouts.connectMs,
         maxPayloadBytes: this.#maxPayloadBytes,
+        onOpen: () => this.#observeWs?.(rt, 1),
       },
       (o: WebSocketOutcome) => {
+        if (o.status === 101) this.#observeWs?.(rt, -1);
+        this.#observe?.(this.listener.name, rt, o.status, elapsed(started));
         if (breaker !== undefined) {
           if (o.status === 0) breaker.release(admission);
           else breaker.report(admission, o.status < 500);

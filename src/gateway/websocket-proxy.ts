@@ -43,6 +43,8 @@ export interface WebSocketExchange {
   readonly clientIp: string;
   readonly connectTimeoutMs: number;
   readonly maxPayloadBytes: number;
+  /** Called when the session is established (both handshakes done). */
+  readonly onOpen?: () => void;
 }
 
 /** Headers of the client handshake that belong to the WebSocket handshake itself (ws sets its own). */
@@ -169,6 +171,7 @@ export class WebSocketProxy {
         return;
       }
       this.#server.handleUpgrade(req, socket, ex.head, (client) => {
+        ex.onOpen?.();
         this.#pipe(client, upstream, finish);
         upstream.resume();
       });

@@ -143,6 +143,27 @@ describe('WebSocket proxy', () => {
     expect(be.upgrades[0]?.url).toBe('/chat');
   });
 
+  it('counts open sessions per route in tandem_websocket_sessions', async () => {
+    be = await startWsBackend();
+    gw = await startGateway({ ...proxyConfig([be.url], wsRoute), admin: { address: '127.0.0.1:0' } });
+    const gauge = async (): Promise<string | undefined> => {
+      const text = await (await fetch(`${gw!.adminUrl!}/metrics`)).text();
+      return text.split('\n').find((l) => l.startsWith('tandem_websocket_sessions{route="app"}'));
+    };
+    const client = await connect(gwWs());
+    await until(() => be!.connections.length === 1, 'backend session');
+    expect(await gauge()).toBe('tandem_websocket_sessions{route="app"} 1');
+    const closed = once(client, 'close');
+    client.close(1000);
+    await closed;
+    let last: string | undefined;
+    for (let i = 0; i < 50 && last !== 'tandem_websocket_sessions{route="app"} 0'; i++) {
+      last = await gauge();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(last).toBe('tandem_websocket_sessions{route="app"} 0');
+  });
+
   it('echoes a binary message back as binary with the same bytes', async () => {
     be = await startWsBackend();
     gw = await startGateway(proxyConfig([be.url], wsRoute));
