@@ -85,6 +85,7 @@ describe('circuit breaker (per route × target)', () => {
       expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     }
     durations.sort((a, b) => a - b);
+    console.info(`breaker open: 503 latency p50 ${durations[10]!.toFixed(2)} ms, max ${durations.at(-1)!.toFixed(2)} ms; backend requests ${be.counts.requests}`);
     expect(durations[10]!).toBeLessThan(5);
     expect(be.counts.requests).toBe(10);
     let text = await metrics(gw);
@@ -164,6 +165,7 @@ describe('retries, ejection and the retry budget', () => {
     };
     await Promise.all(Array.from({ length: 8 }, worker));
     const failures = outcomes.filter((o) => !o.ok);
+    console.info(`kill mid-load: ${outcomes.length} requests in ${durationMs} ms, ${failures.length} failed (at ${failures.map((f) => f.at).join(', ') || '-'} ms)`);
     expect(outcomes.length).toBeGreaterThan(500);
     expect(failures.length).toBeLessThanOrEqual(volumeThreshold);
     // Whatever failed, failed right after the kill: none in the last 8 s.
@@ -215,6 +217,7 @@ describe('retries, ejection and the retry budget', () => {
       }),
     );
     const attempts = backends.reduce((n, b) => n + b.counts.requests, 0);
+    console.info(`full outage: ${clientRequests} client requests, ${attempts} upstream attempts (${(attempts / clientRequests).toFixed(3)}×, budget ${budgetPercent} %)`);
     expect(attempts).toBeGreaterThan(clientRequests); // some retries were made…
     expect(attempts).toBeLessThanOrEqual((1 + budgetPercent / 100) * clientRequests); // …within the budget
     const text = await metrics(gw);
@@ -250,7 +253,9 @@ describe('active health checks', () => {
     a.healthy = false;
     const t0 = Date.now();
     await until(async () => (await healthOf()) === 'unhealthy', 3000);
-    expect(Date.now() - t0).toBeLessThanOrEqual(3 * intervalMs + 400); // three failed probes, with scheduling slack
+    const leftAfter = Date.now() - t0;
+    console.info(`health: out of the rotation ${leftAfter} ms after the health endpoint failed (3 × ${intervalMs} ms)`);
+    expect(leftAfter).toBeLessThanOrEqual(3 * intervalMs + 400); // three failed probes, with scheduling slack
     expect(series(await metrics(gw), 'tandem_target_healthy', { upstream: 'app', target: targetA })).toBe(0);
     const before = a.counts.requests;
     for (let i = 0; i < 20; i++) {
