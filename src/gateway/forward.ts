@@ -121,7 +121,10 @@ class Forwarding {
     this.#backoff = undefined;
     const { req, rt } = this.ex;
     const { upstream } = rt;
-    const index = upstream.pick({ headers: req.headers, clientIp: this.ex.clientIp }, this.#tried, rt.admit);
+    const source = { headers: req.headers, clientIp: this.ex.clientIp };
+    let index = upstream.pick(source, this.#tried, rt.admit);
+    // A retry prefers another target; when none is left, the one already tried will do.
+    if (index === -1 && this.#tried.size > 0) index = upstream.pick(source, undefined, rt.admit);
     if (index === -1) {
       this.fail(
         this.#tried.size === 0 || this.error === undefined
@@ -171,7 +174,7 @@ class Forwarding {
     if (this.clientGone || this.hasBody || this.attempts > retries.attempts) return false;
     if (typeof condition === 'number') return this.idempotent && retries.on.includes(condition);
     if (condition === 'connectFailure') return retries.on.includes('connectFailure');
-    if (condition === 'reset') return this.idempotent && retries.on.includes('reset');
+    if (condition === 'reset' || condition === 'timeout') return this.idempotent && retries.on.includes(condition);
     return false;
   }
 

@@ -33,7 +33,8 @@ export type HashOn =
   | { readonly kind: 'cookie'; readonly name: string }
   | { readonly kind: 'clientIp' };
 
-export type RetryCondition = 'connectFailure' | 'reset' | number;
+/** `timeout`: the attempt's response head did not come within `perTryTimeoutMs` (idempotent requests only). */
+export type RetryCondition = 'connectFailure' | 'reset' | 'timeout' | number;
 
 export interface Upstream {
   readonly name: string;

@@ -82,7 +82,7 @@ export const TimeoutsSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
-export const RetryOn = Type.Union([Type.Literal('connectFailure'), Type.Literal('reset'), Type.Integer({ minimum: 500, maximum: 599 })]);
+export const RetryOn = Type.Union([Type.Literal('connectFailure'), Type.Literal('reset'), Type.Literal('timeout'), Type.Integer({ minimum: 500, maximum: 599 })]);
 
 export const RetriesSchema = Type.Object(
   {

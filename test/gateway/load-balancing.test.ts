@@ -69,6 +69,34 @@ describe('load balancing through the proxy (real backends)', () => {
     expect(used.size).toBeGreaterThan(1);
   });
 
+  it('consistentHash remaps at most 1/N of keys, all to the new target, when a target is added', async () => {
+    backends = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((n) => startBackend(undefined, n)));
+    const assign = async (targets: Backend[]): Promise<Map<string, string>> => {
+      const g = await startGateway({
+        log: { level: 'warn' },
+        upstreams: [{ name: 'app', loadBalancer: 'consistentHash', hashOn: { header: 'x-user' }, targets: targets.map((b) => ({ url: b.url })) }],
+        routes: [{ name: 'app', match: {}, upstream: 'app' }],
+      });
+      const out = new Map<string, string>();
+      try {
+        for (let k = 0; k < 400; k++) {
+          const res = await request(g.url, { dispatcher: agent, headers: { 'x-user': `user-${k}` } });
+          await res.body.dump();
+          out.set(`user-${k}`, String(res.headers['x-backend']));
+        }
+      } finally {
+        await g.stop();
+      }
+      return out;
+    };
+    const before = await assign(backends.slice(0, 4));
+    const after = await assign(backends);
+    const moved = [...before].filter(([key, name]) => after.get(key) !== name);
+    expect(moved.length / before.size).toBeLessThanOrEqual(1 / 4);
+    expect(moved.length).toBeGreaterThan(0);
+    for (const [key] of moved) expect(after.get(key)).toBe('e');
+  });
+
   it('consistentHash on a cookie and on the client IP', async () => {
     backends = await Promise.all(['a', 'b'].map((n) => startBackend(undefined, n)));
     gw = await startGateway({

@@ -224,6 +224,9 @@ describe('retries, ejection and the retry budget', () => {
     expect(series(text, 'tandem_retry_budget_exhausted_total', { upstream: 'app' })).toBeGreaterThan(0);
     const retries = series(text, 'tandem_upstream_retries_total', { route: 'app', upstream: 'app' })!;
     expect(attempts).toBe(clientRequests + retries);
+    const st = await status(gw);
+    expect(st.upstreams[0]!.targets.reduce((n, t) => n + t.requests, 0)).toBe(attempts);
+    expect(st.upstreams[0]!.targets.reduce((n, t) => n + t.failures, 0)).toBe(attempts);
     await agent.close();
   });
 });
@@ -345,5 +348,77 @@ describe('route supervision', () => {
     expect(series(text, 'tandem_route_restarts_total', { route: 'fragile' })).toBeGreaterThanOrEqual(3);
     expect(gw.logs.some((l) => l['decision'] === 'quarantine' && l['route'] === 'fragile')).toBe(true);
     await agent.close();
+  });
+});
+
+describe('per-try timeouts and Retry-After', () => {
+  let gw: RunningGateway | undefined;
+  let backends: ControllableBackend[] = [];
+  afterEach(async () => {
+    await gw?.stop(200);
+    await Promise.all(backends.map((b) => b.close()));
+    backends = [];
+  });
+
+  it('an attempt that exceeds perTryTimeoutMs is retried on another target within the overall requestMs', async () => {
+    backends = [await startControllableBackend('slow'), await startControllableBackend('fast')];
+    const [slow, fast] = backends as [ControllableBackend, ControllableBackend];
+    slow.mode = 'hang';
+    gw = await startGateway({
+      log: { level: 'warn' },
+      admin,
+      upstreams: [{ name: 'app', targets: [{ url: slow.url }, { url: fast.url }], timeouts: { requestMs: 2000 }, retries: { attempts: 1, on: ['timeout'], perTryTimeoutMs: 200, backoffMs: 1, budgetPercent: 100 } }],
+      routes: [{ name: 'app', match: {}, upstream: 'app' }],
+    });
+    for (let i = 0; i < 4; i++) {
+      const t0 = performance.now();
+      const res = await request(gw.url);
+      await res.body.dump();
+      const ms = performance.now() - t0;
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['x-backend']).toBe('fast');
+      expect(ms).toBeLessThan(1500);
+    }
+    expect(slow.counts.requests).toBeGreaterThan(0);
+    const st = await status(gw);
+    expect(st.upstreams[0]!.targets.find((t) => t.authority === `127.0.0.1:${slow.port}`)!.failures).toBe(slow.counts.requests);
+    expect(series(await metrics(gw), 'tandem_upstream_attempts_total', { upstream: 'app', target: `127.0.0.1:${slow.port}`, outcome: 'timeout' })).toBe(slow.counts.requests);
+  });
+
+  it('honours an upstream Retry-After up to maxRetryAfterMs, and passes a longer one to the client', async () => {
+    const { createServer } = await import('node:http');
+    let hits = 0;
+    let retryAfter = '1';
+    const first: number[] = [];
+    const server = createServer((req, res) => {
+      req.resume();
+      hits++;
+      if (hits % 2 === 1) {
+        first.push(Date.now());
+        res.writeHead(503, { 'retry-after': retryAfter }).end('busy');
+      } else res.writeHead(200).end(`ok after ${Date.now() - first.at(-1)!} ms`);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      gw = await startGateway({
+        log: { level: 'warn' },
+        upstreams: [{ name: 'app', targets: [{ url: `http://127.0.0.1:${port}` }], retries: { attempts: 1, on: [503], backoffMs: 1, maxRetryAfterMs: 2000, budgetPercent: 100 } }],
+        routes: [{ name: 'app', match: {}, upstream: 'app' }],
+      });
+      const res = await request(gw.url);
+      const text = await res.body.text();
+      expect(res.statusCode).toBe(200);
+      expect(Number(text.split(' ')[2])).toBeGreaterThanOrEqual(990);
+      retryAfter = '30';
+      const passed = await request(gw.url);
+      await passed.body.dump();
+      expect(passed.statusCode).toBe(503);
+      expect(passed.headers['retry-after']).toBe('30');
+      expect(hits).toBe(3);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });
