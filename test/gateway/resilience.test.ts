@@ -40,13 +40,20 @@ function series(text: string, name: string, labels: Record<string, string>): num
 
 const admin = { address: '127.0.0.1:0' };
 
+// One gateway and its backends per test, torn down after it.
+let gw: RunningGateway | undefined;
+let be: ControllableBackend | undefined;
+let backends: ControllableBackend[] = [];
+afterEach(async () => {
+  await gw?.stop(200);
+  await be?.close();
+  await Promise.all(backends.map((b) => b.close()));
+  gw = undefined;
+  be = undefined;
+  backends = [];
+});
+
 describe('circuit breaker (per route × target)', () => {
-  let gw: RunningGateway | undefined;
-  let be: ControllableBackend | undefined;
-  afterEach(async () => {
-    await gw?.stop(200);
-    await be?.close();
-  });
 
   it('opens at the minimum volume, answers 503 fast without touching the backend, half-opens after the open time, closes on success and re-opens longer on failure', async () => {
     be = await startControllableBackend();
@@ -117,13 +124,6 @@ describe('circuit breaker (per route × target)', () => {
 });
 
 describe('retries, ejection and the retry budget', () => {
-  let gw: RunningGateway | undefined;
-  let backends: ControllableBackend[] = [];
-  afterEach(async () => {
-    await gw?.stop(200);
-    await Promise.all(backends.map((b) => b.close()));
-    backends = [];
-  });
 
   it('two targets, one killed mid-load: failures only among the first few requests, then none; a POST that reached the backend is never retried', async () => {
     backends = [await startControllableBackend('a'), await startControllableBackend('b')];
@@ -232,13 +232,6 @@ describe('retries, ejection and the retry budget', () => {
 });
 
 describe('active health checks', () => {
-  let gw: RunningGateway | undefined;
-  let backends: ControllableBackend[] = [];
-  afterEach(async () => {
-    await gw?.stop(200);
-    await Promise.all(backends.map((b) => b.close()));
-    backends = [];
-  });
 
   it('a target failing its health check leaves the rotation within unhealthyThreshold × interval and comes back after healthyThreshold successes', async () => {
     backends = [await startControllableBackend('a'), await startControllableBackend('b')];
@@ -284,13 +277,6 @@ describe('active health checks', () => {
 });
 
 describe('route supervision', () => {
-  let gw: RunningGateway | undefined;
-  let backends: ControllableBackend[] = [];
-  afterEach(async () => {
-    await gw?.stop(200);
-    await Promise.all(backends.map((b) => b.close()));
-    backends = [];
-  });
 
   it('a crashed route machine is restarted while other routes under load see no error; past its intensity the route is quarantined and GET /supervisor shows it', async () => {
     backends = [await startControllableBackend('a')];
@@ -352,13 +338,6 @@ describe('route supervision', () => {
 });
 
 describe('per-try timeouts and Retry-After', () => {
-  let gw: RunningGateway | undefined;
-  let backends: ControllableBackend[] = [];
-  afterEach(async () => {
-    await gw?.stop(200);
-    await Promise.all(backends.map((b) => b.close()));
-    backends = [];
-  });
 
   it('an attempt that exceeds perTryTimeoutMs is retried on another target within the overall requestMs', async () => {
     backends = [await startControllableBackend('slow'), await startControllableBackend('fast')];
