@@ -120,6 +120,16 @@ export const ERROR_CODES = {
     message: 'invalid config',
     description: 'The config failed validation; `details` lists every problem with its path. Nothing changes.',
   },
+  TANDEM_ERR_CONFIG_REFERENCE: {
+    status: 422,
+    message: 'the change refers to something that does not exist, or removes something still in use',
+    description: 'A route names an unknown upstream or listener, or an upstream to delete is still used by a route. Nothing changes.',
+  },
+  TANDEM_ERR_CONFIG_CONFLICT: {
+    status: 409,
+    message: 'the config changed since it was read',
+    description: '`If-Match` does not match the running config\'s ETag: read it again (`GET /config`) and retry. Nothing changes.',
+  },
   TANDEM_ERR_CONFIG_READ: {
     status: 400,
     message: 'the config could not be read or parsed',
