@@ -56,7 +56,7 @@ async function main(argv: readonly string[]): Promise<number> {
 }
 
 /** Loads a config, printing every problem (and warning) to stderr; `undefined` when invalid. */
-async function load(file: string): Promise<ValidatedConfig | undefined> {
+async function load(file: string): Promise<(ValidatedConfig & { document: Record<string, unknown> }) | undefined> {
   try {
     const result = await loadConfigFile(file);
     for (const w of result.warnings) process.stderr.write(`${file}: warning: ${w.path}: ${w.message}\n`);
@@ -72,20 +72,23 @@ async function load(file: string): Promise<ValidatedConfig | undefined> {
 async function start(file: string): Promise<number> {
   const loaded = await load(file);
   if (loaded === undefined) return EXIT_INVALID_CONFIG;
-  const { config } = loaded;
+  const { config, document } = loaded;
   const log = createLogger(config.log.level);
   let gateway: Gateway;
   try {
-    gateway = await Gateway.start(config, log);
+    gateway = await Gateway.start(config, log, { document, file });
   } catch (err) {
     log.fatal({ code: (err as TandemError).code, err: (err as Error).message }, 'could not start');
     log.flush();
     return 1;
   }
   log.info({ component: 'gateway', config: file, routes: config.routes.length }, 'tandem started');
+  // SIGHUP and edits of the file take the same path as admin writes; a bad file changes nothing.
   process.on('SIGHUP', () => {
-    log.warn({ component: 'gateway' }, 'SIGHUP: this version of Tandem does not reload its config; restart it to apply changes');
+    log.info({ component: 'config', signal: 'SIGHUP' }, 'reloading the config file');
+    void gateway.configManager?.reloadFromFile('signal');
   });
+  if (process.env['TANDEM_WATCH_CONFIG'] !== '0') gateway.configManager?.watch();
   closeWithGrace({ delay: config.shutdown.drainMs + 5000, logger: false }, async ({ signal, err }) => {
     if (err !== undefined) log.error({ err }, 'stopping after an uncaught error');
     else log.info({ component: 'gateway', signal }, 'stopping');

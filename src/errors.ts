@@ -183,7 +183,7 @@ export class TandemError extends Error {
 /** A config that failed validation or could not be read: `details` holds every problem with its path. */
 export class ConfigError extends TandemError {
   constructor(
-    code: 'TANDEM_ERR_CONFIG_INVALID' | 'TANDEM_ERR_CONFIG_READ',
+    code: 'TANDEM_ERR_CONFIG_INVALID' | 'TANDEM_ERR_CONFIG_READ' | 'TANDEM_ERR_CONFIG_REFERENCE' | 'TANDEM_ERR_CONFIG_CONFLICT',
     message: string,
     options: TandemErrorOptions = {},
   ) {

@@ -31,7 +31,10 @@ import {
   type SupervisorTree,
 } from '../fsm/index.ts';
 import { breakerMachine, type BreakerMsg } from '../routes/breaker.machine.ts';
-import type { Config, Upstream } from '../routes/config.ts';
+import type { Config, Listener, Route, Upstream } from '../routes/config.ts';
+import { diffConfig, type ConfigDiff } from '../routes/config-diff.ts';
+import type { ConfigDocument, ConfigSource, ReloadPlan } from './admin/config-source.ts';
+import { ConfigManager } from './config-manager.ts';
 import { RouteTable } from '../routes/route-table.ts';
 import { routeMachine, type RouteMsg } from '../routes/route.machine.ts';
 import { type TargetDecision, targetMachine, type TargetMsg } from '../routes/target.machine.ts';
@@ -49,6 +52,15 @@ import { UpstreamRuntime, type TargetRuntime } from './upstream-runtime.ts';
 export interface GatewayOptions {
   /** The clock of every machine and timer (default: the shared real clock). Tests pass a SimulatedClock. */
   readonly clock?: Clock;
+  /**
+   * The config document as written (before `${env:…}` substitution). With it, the gateway's config can be
+   * changed live (admin API writes, {@link Gateway.reloadFromFile}); without it, the config is fixed.
+   */
+  readonly document?: ConfigDocument;
+  /** The config file: admin writes are persisted to it; {@link Gateway.reloadFromFile} and the watch read it. */
+  readonly file?: string;
+  /** Environment for `${env:…}` substitution of changed documents (default `process.env`). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** A machine's mailbox, bound once the machine runs (its spec's side effects reply through it). */
@@ -60,42 +72,65 @@ class Mailbox<M> {
 }
 
 export class Gateway {
-  readonly config: Config;
   readonly metrics: Metrics;
   readonly #log: Logger;
   readonly #clock: Clock;
-  readonly #upstreams: ReadonlyMap<string, UpstreamRuntime>;
-  readonly #routes: ReadonlyMap<string, RouteRuntime>;
-  readonly #routeMailboxes = new Map<string, Mailbox<RouteMsg>>();
-  readonly #listeners: readonly HttpListener[];
+  readonly #observerImpl: ProxyObserver;
+  #config: Config;
+  readonly #upstreams = new Map<string, UpstreamRuntime>();
+  readonly #routes = new Map<string, RouteRuntime>();
+  readonly #routeMailboxes = new Map<RouteRuntime, Mailbox<RouteMsg>>();
+  readonly #listeners = new Map<string, HttpListener>();
+  /** Reload generation: ids of children started by a reload carry it (`route:api#3`). */
+  #generation = 0;
+  /** Old route versions still draining after a reload. */
+  readonly #draining = new Set<Promise<void>>();
   #admin: AdminServer | undefined;
   #root: SupervisorRef | undefined;
+  #upstreamsSup: SupervisorRef | undefined;
+  #routesSup: SupervisorRef | undefined;
   #stopping: Promise<void> | undefined;
   #ready = false;
+  /** The versioned config and its change path; undefined when started without a document. */
+  readonly configManager: ConfigManager | undefined;
 
   private constructor(config: Config, log: Logger, options: GatewayOptions) {
-    this.config = config;
+    this.#config = config;
     this.#log = log;
     this.#clock = options.clock ?? defaultClock;
     this.metrics = new Metrics();
-    this.#upstreams = new Map(config.upstreams.map((u) => [u.name, new UpstreamRuntime(u)]));
-    const observer = this.#observer();
-    this.#routes = new Map(config.routes.map((r) => [r.name, new RouteRuntime(r, this.#upstreams.get(r.upstream)!, observer, this.#clock)]));
-    this.#listeners = config.listeners
-      .filter((l) => l.protocol === 'http')
-      .map(
-        (listener) =>
-          new HttpListener({
-            listener,
-            limits: config.limits,
-            table: this.#tableFor(listener.name),
-            log,
-            accessLog: config.log.access,
-            onRequest: (name, rt, status, durationMs) => this.metrics.request(name, rt.route.name, rt.upstream.upstream.name, status, durationMs / 1000),
-            onWebSocket: (rt, delta) => this.metrics.websocketSessions(rt.route.name, delta),
-          }),
-      );
+    this.#observerImpl = this.#observer();
+    for (const u of config.upstreams) this.#upstreams.set(u.name, new UpstreamRuntime(u));
+    for (const r of config.routes) this.#routes.set(r.name, this.#newRoute(r, 0));
+    for (const l of config.listeners) if (l.protocol === 'http') this.#listeners.set(l.name, this.#newListener(l, 0));
+    this.configManager =
+      options.document === undefined ? undefined : new ConfigManager({ gateway: this, document: options.document, file: options.file, env: options.env ?? process.env, log });
   }
+
+  /** The running config. */
+  get config(): Config {
+    return this.#config;
+  }
+
+  #newRoute(route: Route, generation: number): RouteRuntime {
+    return new RouteRuntime(route, this.#upstreams.get(route.upstream)!, this.#observerImpl, this.#clock, generation);
+  }
+
+  #newListener(listener: Listener, generation: number): HttpListener {
+    const l = new HttpListener({
+      listener,
+      limits: this.#config.limits,
+      table: this.#tableFor(listener.name),
+      log: this.#log,
+      accessLog: this.#config.log.access,
+      onRequest: (name, rt, status, durationMs) => this.metrics.request(name, rt.route.name, rt.upstream.upstream.name, status, durationMs / 1000),
+      onWebSocket: (rt, delta) => this.metrics.websocketSessions(rt.route.name, delta),
+    });
+    this.#listenerIds.set(l, generation === 0 ? `listener:${listener.name}` : `listener:${listener.name}#${generation}`);
+    return l;
+  }
+
+  readonly #listenerIds = new Map<HttpListener, string>();
 
   /**
    * Starts the supervision tree: upstreams, routes, listeners, admin. On a failure, what already started
@@ -118,7 +153,7 @@ export class Gateway {
 
   /** Bound addresses by listener name (useful with port 0); the admin API as `admin`. */
   addresses(): Record<string, AddressInfo> {
-    const out: Record<string, AddressInfo> = Object.fromEntries(this.#listeners.map((l) => [l.listener.name, l.address()]));
+    const out: Record<string, AddressInfo> = Object.fromEntries([...this.#listeners.values()].map((l) => [l.listener.name, l.address()]));
     if (this.#admin !== undefined) out['admin'] = this.#admin.address();
     return out;
   }
@@ -180,7 +215,8 @@ export class Gateway {
    * route past its restart intensity). For tests and chaos drills; not reachable from the network.
    */
   crashRoute(name: string): void {
-    this.#routeMailboxes.get(name)?.cast({ type: 'crash' });
+    const rt = this.#routes.get(name);
+    if (rt !== undefined) this.#routeMailboxes.get(rt)?.cast({ type: 'crash' });
   }
 
   /**
@@ -188,15 +224,178 @@ export class Gateway {
    * then the tree stops in reverse order (admin, listeners, routes, upstreams and their pools).
    * Idempotent.
    */
-  stop(deadlineMs: number = this.config.shutdown.drainMs): Promise<void> {
+  stop(deadlineMs: number = this.#config.shutdown.drainMs): Promise<void> {
     this.#stopping ??= (async () => {
       this.#log.info({ component: 'gateway', deadlineMs }, 'draining');
       // Listeners drain first, all at once (each to the deadline); then the tree stops in reverse order.
-      await Promise.all(this.#listeners.map((l) => l.close(deadlineMs)));
+      await Promise.all([...this.#listeners.values()].map((l) => l.close(deadlineMs)));
+      this.configManager?.close();
       await this.#root?.stop();
       this.#log.info({ component: 'gateway' }, 'stopped');
     })();
     return this.#stopping;
+  }
+
+  /**
+   * The plan of a change from the running config to `next`, with what is open on the routes it would
+   * replace or remove. Changes nothing.
+   */
+  plan(next: Config): ReloadPlan {
+    return this.#planOf(diffConfig(this.#config, next));
+  }
+
+  #planOf(diff: ConfigDiff): ReloadPlan {
+    const names = <T extends { name: string }>(d: { added: readonly T[]; changed: readonly { after: T }[]; removed: readonly T[] }) => ({
+      added: d.added.map((x) => x.name),
+      changed: d.changed.map((x) => x.after.name),
+      removed: d.removed.map((x) => x.name),
+    });
+    const affected = [...diff.routes.changed.map((c) => c.before.name), ...diff.routes.removed.map((r) => r.name)];
+    return {
+      routes: names(diff.routes),
+      upstreams: names(diff.upstreams),
+      listeners: names(diff.listeners),
+      affects: affected.map((name) => {
+        const rt = this.#routes.get(name);
+        return { name, inFlight: rt?.inFlight ?? 0, websockets: rt?.sessions.size ?? 0 };
+      }),
+      empty: diff.empty,
+    };
+  }
+
+  /**
+   * Applies a new config by diff, under the supervisors (the caller serialises calls):
+   * - unchanged routes, upstreams and listeners are not touched (their connections and WebSockets live on);
+   * - added or changed upstreams start as new children (new pools, target machines); added or changed
+   *   routes start as new children (route machine, breakers), make-before-break;
+   * - every listener's route table is swapped at once: from then on, new requests see the new config;
+   * - replaced and removed routes drain in the background: no new requests, in-flight ones finish until
+   *   the route's `drain.deadlineMs`, then its WebSockets are closed with 1001 (`drain.websockets: close`),
+   *   and its supervisor is terminated and deleted; an upstream no longer used stops after them.
+   * Resolves with the plan once the change is live (tables swapped).
+   */
+  async apply(next: Config): Promise<ReloadPlan> {
+    const diff = diffConfig(this.#config, next);
+    const plan = this.#planOf(diff);
+    if (diff.empty) return plan;
+    const upstreamsSup = this.#upstreamsSup;
+    const routesSup = this.#routesSup;
+    const root = this.#root;
+    if (upstreamsSup === undefined || routesSup === undefined || root === undefined) throw new Error('the gateway is not running');
+    const generation = ++this.#generation;
+    const previous = this.#config;
+    this.#config = next;
+    if (next.log.level !== previous.log.level) this.#log.level = next.log.level;
+
+    // 1. Upstreams first: routes refer to them.
+    const retiredUpstreams: UpstreamRuntime[] = [];
+    for (const u of diff.upstreams.removed) retiredUpstreams.push(this.#upstreams.get(u.name)!);
+    for (const { after } of diff.upstreams.changed) retiredUpstreams.push(this.#upstreams.get(after.name)!);
+    for (const u of [...diff.upstreams.added, ...diff.upstreams.changed.map((c) => c.after)]) {
+      const runtime = new UpstreamRuntime(u, generation);
+      await upstreamsSup.startChild(this.#upstreamSpec(runtime));
+      this.#upstreams.set(u.name, runtime);
+    }
+    for (const u of diff.upstreams.removed) this.#upstreams.delete(u.name);
+
+    // 2. Routes, make-before-break.
+    const retiredRoutes: { rt: RouteRuntime; removed: boolean }[] = [];
+    for (const r of diff.routes.removed) retiredRoutes.push({ rt: this.#routes.get(r.name)!, removed: true });
+    for (const { before } of diff.routes.changed) retiredRoutes.push({ rt: this.#routes.get(before.name)!, removed: false });
+    for (const r of [...diff.routes.added, ...diff.routes.changed.map((c) => c.after)]) {
+      const rt = this.#newRoute(r, generation);
+      await routesSup.startChild(this.#routeSpec(rt));
+      this.#routes.set(r.name, rt);
+    }
+    for (const r of diff.routes.removed) this.#routes.delete(r.name);
+
+    // 3. Listeners: removed and changed ones stop (drain) before their replacements bind.
+    const headerLimitChanged = next.limits.headerBytes !== previous.limits.headerBytes;
+    const stopListeners = [...diff.listeners.removed, ...diff.listeners.changed.map((c) => c.before), ...(headerLimitChanged ? diff.listeners.unchanged : [])];
+    for (const l of stopListeners) {
+      const listener = this.#listeners.get(l.name);
+      if (listener === undefined) continue;
+      const id = this.#listenerIds.get(listener)!;
+      await root.terminateChild(id);
+      await root.deleteChild(id);
+      this.#listeners.delete(l.name);
+      this.#listenerIds.delete(listener);
+    }
+    for (const l of next.listeners) {
+      if (l.protocol !== 'http' || this.#listeners.has(l.name)) continue;
+      const listener = this.#newListener(l, generation);
+      await root.startChild(this.#listenerSpec(listener));
+      this.#listeners.set(l.name, listener);
+    }
+
+    // 4. The switch: every listener's table at once.
+    for (const [name, listener] of this.#listeners) listener.setTable(this.#tableFor(name));
+
+    // 5. Admin API changes restart it (after this answer: the write that changed it is answered first).
+    if (!sameAdmin(previous.admin, next.admin)) setImmediate(() => void this.#restartAdmin(root, next.admin));
+
+    // 6. What was replaced or removed drains in the background.
+    const drains = retiredRoutes.map(({ rt, removed }) => this.#drainRoute(routesSup, rt, removed));
+    for (const u of retiredUpstreams) {
+      const users = retiredRoutes.filter((r) => r.rt.upstream === u).map((r) => drains[retiredRoutes.indexOf(r)]!);
+      const done = Promise.all(users).then(() => this.#retireUpstream(upstreamsSup, u, !this.#upstreams.has(u.upstream.name)));
+      this.#track(done);
+    }
+    for (const d of drains) this.#track(d);
+    this.#log.info({ component: 'gateway', decision: 'reload', generation, plan }, 'config applied');
+    return plan;
+  }
+
+  #track(p: Promise<void>): void {
+    const tracked = p.catch((err: unknown) => this.#log.error({ err }, 'drain failed'));
+    this.#draining.add(tracked);
+    void tracked.finally(() => this.#draining.delete(tracked));
+  }
+
+  /** Waits until every route replaced or removed by a reload has drained (for tests and shutdown). */
+  async drained(): Promise<void> {
+    while (this.#draining.size > 0) await Promise.all([...this.#draining]);
+  }
+
+  async #drainRoute(routesSup: SupervisorRef, rt: RouteRuntime, removed: boolean): Promise<void> {
+    const { deadlineMs, websockets } = rt.route.drain;
+    this.#routeMailboxes.get(rt)?.cast({ type: 'drain' });
+    rt.gate.state = 'draining';
+    const log = this.#log.child({ component: 'route', route: rt.route.name });
+    log.info({ decision: 'drain', removed, inFlight: rt.inFlight, websockets: rt.sessions.size, deadlineMs }, removed ? 'route removed: draining' : 'route replaced: old version draining');
+    const deadline = this.#clock.now() + deadlineMs;
+    const settled = () => rt.inFlight === 0 && (websockets === 'keep' || rt.sessions.size === 0);
+    while (!settled() && this.#clock.now() < deadline && this.#stopping === undefined) {
+      await new Promise<void>((resolve) => {
+        const timer = this.#clock.createTimer(resolve);
+        timer.arm(Math.min(deadline, this.#clock.now() + 25));
+      });
+    }
+    if (websockets === 'close' && rt.sessions.size > 0) {
+      log.info({ decision: 'drainDeadline', websockets: rt.sessions.size }, 'drain deadline: closing WebSockets with 1001');
+      for (const s of [...rt.sessions]) s.close(1001, removed ? 'route removed' : 'route replaced');
+    }
+    await routesSup.terminateChild(rt.childId).catch(() => undefined);
+    await routesSup.deleteChild(rt.childId).catch(() => undefined);
+    this.#routeMailboxes.delete(rt);
+    if (removed && !this.#routes.has(rt.route.name)) this.metrics.forget({ route: rt.route.name });
+  }
+
+  async #retireUpstream(upstreamsSup: SupervisorRef, u: UpstreamRuntime, removed: boolean): Promise<void> {
+    await upstreamsSup.terminateChild(u.childId).catch(() => undefined);
+    await upstreamsSup.deleteChild(u.childId).catch(() => undefined);
+    const live = this.#upstreams.get(u.upstream.name);
+    for (const t of u.targets) {
+      const stillThere = live?.targets.some((x) => x.target.authority === t.target.authority) ?? false;
+      if (removed || !stillThere) this.metrics.forget({ upstream: u.upstream.name, target: t.target.authority });
+    }
+  }
+
+  async #restartAdmin(root: SupervisorRef, admin: Config['admin']): Promise<void> {
+    await root.terminateChild('admin').catch(() => undefined);
+    await root.deleteChild('admin').catch(() => undefined);
+    this.#admin = undefined;
+    if (admin !== undefined) await root.startChild(this.#adminSpec(admin)).catch((err: unknown) => this.#log.error({ err }, 'admin API could not restart'));
   }
 
   async #closePools(): Promise<void> {
@@ -204,7 +403,7 @@ export class Gateway {
   }
 
   #tableFor(listener: string): RouteTable<RouteRuntime> {
-    const entries = this.config.routes
+    const entries = this.#config.routes
       .filter((route) => route.listeners.includes(listener))
       .map((route) => ({ route, value: this.#routes.get(route.name)! }));
     return new RouteTable(entries);
@@ -216,31 +415,41 @@ export class Gateway {
       {
         id: 'upstreams',
         type: 'supervisor' as const,
-        start: () => startSupervisor({ strategy: 'one_for_one', intensity: 10, periodMs: 10_000 }, [...this.#upstreams.values()].map((u) => this.#upstreamSpec(u)), { name: 'upstreams', clock }),
+        start: async () => {
+          const sup = await startSupervisor({ strategy: 'one_for_one', intensity: 10, periodMs: 10_000 }, [...this.#upstreams.values()].map((u) => this.#upstreamSpec(u)), { name: 'upstreams', clock });
+          this.#upstreamsSup = sup;
+          return sup;
+        },
       },
       {
         id: 'routes',
         type: 'supervisor' as const,
-        start: () => startSupervisor({ strategy: 'one_for_one', intensity: 10, periodMs: 10_000 }, [...this.#routes.values()].map((rt) => this.#routeSpec(rt)), { name: 'routes', clock }),
+        start: async () => {
+          const sup = await startSupervisor({ strategy: 'one_for_one', intensity: 10, periodMs: 10_000 }, [...this.#routes.values()].map((rt) => this.#routeSpec(rt)), { name: 'routes', clock });
+          this.#routesSup = sup;
+          return sup;
+        },
       },
-      ...this.#listeners.map((l) => ({
-        id: `listener:${l.listener.name}`,
-        shutdown: this.config.shutdown.drainMs + 1000,
-        start: () => this.#listenerChild(l),
-      })),
+      ...[...this.#listeners.values()].map((l) => this.#listenerSpec(l)),
     ];
-    if (this.config.admin !== undefined) {
-      const admin = this.config.admin;
-      children.push({ id: 'admin', shutdown: 2000, start: () => this.#adminChild(admin.address, admin.token) });
-    }
+    const admin = this.#config.admin;
+    if (admin !== undefined) children.push(this.#adminSpec(admin));
     return startSupervisor({ strategy: 'one_for_one', intensity: 3, periodMs: 10_000 }, children, { name: 'tandem', clock });
+  }
+
+  #listenerSpec(l: HttpListener) {
+    return { id: this.#listenerIds.get(l)!, shutdown: this.#config.shutdown.drainMs + 1000, start: () => this.#listenerChild(l) };
+  }
+
+  #adminSpec(admin: NonNullable<Config['admin']>) {
+    return { id: 'admin', shutdown: 2000, start: () => this.#adminChild(admin.address, admin.token) };
   }
 
   #upstreamSpec(u: UpstreamRuntime) {
     const clock = this.#clock;
     const up = u.upstream;
     return {
-      id: `upstream:${up.name}`,
+      id: u.childId,
       type: 'supervisor' as const,
       start: () =>
         startSupervisor(
@@ -344,7 +553,7 @@ export class Gateway {
             };
           });
     return {
-      id: `route:${name}`,
+      id: rt.childId,
       type: 'supervisor' as const,
       restart: 'transient' as const,
       start: async () => {
@@ -355,7 +564,7 @@ export class Gateway {
               id: 'route',
               start: async () => {
                 const mailbox = new Mailbox<RouteMsg>();
-                this.#routeMailboxes.set(name, mailbox);
+                this.#routeMailboxes.set(rt, mailbox);
                 const ref = await startMachine(routeMachine, { gate: rt.gate }, { clock });
                 mailbox.target = ref;
                 if (rt.gate.restarts > 0) {
@@ -388,12 +597,12 @@ export class Gateway {
   async #listenerChild(l: HttpListener): Promise<Child> {
     const address = await l.listen();
     this.#log.info({ component: 'gateway', listener: l.listener.name, address: `${address.address}:${address.port}` }, 'listening');
-    return closableChild(`listener:${l.listener.name}`, (deadlineMs) => l.close(deadlineMs), this.config.shutdown.drainMs);
+    return closableChild(`listener:${l.listener.name}`, (deadlineMs) => l.close(deadlineMs), this.#config.shutdown.drainMs);
   }
 
   async #adminChild(address: string, token: string | undefined): Promise<Child> {
     const { host, port } = splitAddress(address);
-    const admin = new AdminServer({ host, port, token, sources: this.sources(), log: this.#log });
+    const admin = new AdminServer({ host, port, token, sources: this.sources(), log: this.#log, ...(this.configManager === undefined ? {} : { config: this.configManager as ConfigSource }) });
     await admin.listen();
     this.#admin = admin;
     return closableChild('admin', () => admin.close(), 1000);
@@ -415,6 +624,10 @@ export class Gateway {
       },
     };
   }
+}
+
+function sameAdmin(a: Config['admin'], b: Config['admin']): boolean {
+  return a?.address === b?.address && a?.token === b?.token;
 }
 
 /** A supervised child around something with an async close (a listener, the admin server). */

@@ -21,7 +21,7 @@ import { rawErrorResponse, sendError } from './error-response.ts';
 import { forward, type ForwardOutcome } from './forward.ts';
 import type { Logger } from './logger.ts';
 import type { RouteRuntime } from './route-runtime.ts';
-import { WebSocketProxy, type WebSocketOutcome } from './websocket-proxy.ts';
+import { WebSocketProxy, type WebSocketOutcome, type WebSocketSession } from './websocket-proxy.ts';
 
 
 export interface HttpListenerOptions {
@@ -163,9 +163,13 @@ export class HttpListener {
       return;
     }
     rt.gate.requests++;
+    rt.inFlight++;
     const upstreamPath = upstreamPathOf(rt.route, path) + (q === -1 ? '' : url.slice(q));
     const clientIp = req.socket.remoteAddress ?? '';
-    forward({ req, res, rt, path: upstreamPath, requestId, clientIp }, (outcome) => this.#completed(req, rt, requestId, clientIp, started, outcome));
+    forward({ req, res, rt, path: upstreamPath, requestId, clientIp }, (outcome) => {
+      rt.inFlight--;
+      this.#completed(req, rt, requestId, clientIp, started, outcome);
+    });
   }
 
   #reject(req: IncomingMessage, res: ServerResponse, err: TandemError, requestId: string, started: number): void {
@@ -229,6 +233,7 @@ export class HttpListener {
     const breaker = rt.breakers?.[index];
     const admission = breaker?.acquire() ?? 'pass';
     rt.gate.requests++;
+    let session: WebSocketSession | undefined;
     this.#ws.handle(
       {
         req,
@@ -241,10 +246,17 @@ export class HttpListener {
         clientIp: remote,
         connectTimeoutMs: upstream.upstream.timeouts.connectMs,
         maxPayloadBytes: this.#maxPayloadBytes,
-        onOpen: () => this.#observeWs?.(rt, 1),
+        onOpen: (s) => {
+          session = s;
+          rt.sessions.add(s);
+          this.#observeWs?.(rt, 1);
+        },
       },
       (o: WebSocketOutcome) => {
-        if (o.status === 101) this.#observeWs?.(rt, -1);
+        if (session !== undefined) {
+          rt.sessions.delete(session);
+          this.#observeWs?.(rt, -1);
+        }
         this.#observe?.(this.listener.name, rt, o.status, elapsed(started));
         if (breaker !== undefined) {
           if (o.status === 0) breaker.release(admission);

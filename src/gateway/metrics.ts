@@ -194,6 +194,8 @@ export class Metrics {
   readonly #quarantined = valueFamily('tandem_route_quarantined', '1 while the route is quarantined after a crash loop.', 'gauge', ['route']);
   readonly #routeRestarts = valueFamily('tandem_route_restarts_total', 'Restarts of the route machine by its supervisor.', 'counter', ['route']);
   readonly #websockets = valueFamily('tandem_websocket_sessions', 'Open WebSocket sessions, by route.', 'gauge', ['route']);
+  readonly #reloads = valueFamily('tandem_config_reloads_total', 'Config changes applied or rejected, by source (admin, file, signal) and result (success, failure).', 'counter', ['source', 'result']);
+  readonly #lastReload = valueFamily('tandem_config_last_reload_success_timestamp_seconds', 'When the last config change was applied (Unix time, seconds).', 'gauge', []);
 
   readonly #families: readonly (Family<ValueCell> | Family<HistogramCell>)[] = [
     this.#requests,
@@ -210,6 +212,8 @@ export class Metrics {
     this.#quarantined,
     this.#routeRestarts,
     this.#websockets,
+    this.#reloads,
+    this.#lastReload,
   ];
 
   // Hot-path caches over the families above (which stay the source of truth; forget() clears these).
@@ -311,6 +315,12 @@ export class Metrics {
   /** `tandem_websocket_sessions`: +1 when a session opens, -1 when it closes. */
   websocketSessions(route: string, delta: number): void {
     this.#websockets.cell([route]).value += delta;
+  }
+
+  /** `tandem_config_reloads_total`; a success also sets `tandem_config_last_reload_success_timestamp_seconds`. */
+  configReload(source: string, result: 'success' | 'failure'): void {
+    this.#reloads.cell([source, result]).value++;
+    if (result === 'success') this.#lastReload.cell([]).value = Date.now() / 1000;
   }
 
   /**

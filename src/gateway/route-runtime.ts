@@ -19,9 +19,16 @@ export class RouteRuntime {
   readonly clock: Clock;
   /** The per-request condition of target choice: the route's breaker for that target admits. */
   readonly admit: ((i: number) => boolean) | undefined;
+  /** The route's supervisor's child id (`route:<name>`, `route:<name>#<generation>` after reloads). */
+  readonly childId: string;
+  /** HTTP requests in flight on this route (for drain). */
+  inFlight = 0;
+  /** Open WebSocket sessions on this route (for drain and the plan). */
+  readonly sessions = new Set<{ close(code: number, reason: string): void }>();
 
-  constructor(route: Route, upstream: UpstreamRuntime, observer: ProxyObserver, clock: Clock) {
+  constructor(route: Route, upstream: UpstreamRuntime, observer: ProxyObserver, clock: Clock, generation = 0) {
     this.route = route;
+    this.childId = generation === 0 ? `route:${route.name}` : `route:${route.name}#${generation}`;
     this.upstream = upstream;
     this.observer = observer;
     this.clock = clock;

@@ -39,9 +39,12 @@ export class UpstreamRuntime {
   activeRequests = 0;
   activeRetries = 0;
   readonly retryBudget: RetryBudget;
+  /** The upstream's supervisor's child id (`upstream:<name>`, `upstream:<name>#<generation>` after reloads). */
+  readonly childId: string;
 
-  constructor(upstream: Upstream) {
+  constructor(upstream: Upstream, generation = 0) {
     this.upstream = upstream;
+    this.childId = generation === 0 ? `upstream:${upstream.name}` : `upstream:${upstream.name}#${generation}`;
     this.retryBudget = new RetryBudget(upstream.retries.budgetPercent, upstream.retries.minRetryConcurrency);
     this.targets = upstream.targets.map((target, index) => ({
       target,

@@ -43,8 +43,13 @@ export interface WebSocketExchange {
   readonly clientIp: string;
   readonly connectTimeoutMs: number;
   readonly maxPayloadBytes: number;
-  /** Called when the session is established (both handshakes done). */
-  readonly onOpen?: () => void;
+  /** Called when the session is established (both handshakes done), with a way to close it. */
+  readonly onOpen?: (session: WebSocketSession) => void;
+}
+
+/** An established session, as its route sees it (drain closes it with 1001). */
+export interface WebSocketSession {
+  close(code: number, reason: string): void;
 }
 
 /** Headers of the client handshake that belong to the WebSocket handshake itself (ws sets its own). */
@@ -171,7 +176,12 @@ export class WebSocketProxy {
         return;
       }
       this.#server.handleUpgrade(req, socket, ex.head, (client) => {
-        ex.onOpen?.();
+        ex.onOpen?.({
+          close: (code, reason) => {
+            client.close(code, reason);
+            upstream.close(code, reason);
+          },
+        });
         this.#pipe(client, upstream, finish);
         upstream.resume();
       });

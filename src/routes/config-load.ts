@@ -66,12 +66,26 @@ export function substituteEnv(document: unknown, env: NodeJS.ProcessEnv): unknow
  * @throws {ConfigError} `TANDEM_ERR_CONFIG_READ` (missing, unreadable, not YAML/JSON) or
  *   `TANDEM_ERR_CONFIG_INVALID` (every problem, with its path).
  */
-export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<ValidatedConfig> {
+export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<ValidatedConfig & { document: Record<string, unknown> }> {
+  const document = await readConfigDocument(file);
+  return { ...validateConfig(substituteEnv(document, env)), document };
+}
+
+/**
+ * Reads and parses a config file into the document as written (no substitution, no validation).
+ *
+ * @throws {ConfigError} `TANDEM_ERR_CONFIG_READ`; `TANDEM_ERR_CONFIG_INVALID` when it is not a mapping.
+ */
+export async function readConfigDocument(file: string): Promise<Record<string, unknown>> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
     throw new ConfigError('TANDEM_ERR_CONFIG_READ', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }
-  return validateConfig(substituteEnv(parseConfigText(text, file), env));
+  const document = parseConfigText(text, file) ?? {};
+  if (typeof document !== 'object' || Array.isArray(document)) {
+    throw new ConfigError('TANDEM_ERR_CONFIG_INVALID', `${file}: the config must be a mapping`, { details: [{ path: '(root)', message: 'must be a mapping of sections' }] });
+  }
+  return document as Record<string, unknown>;
 }

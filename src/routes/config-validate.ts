@@ -59,8 +59,9 @@ export function validateConfig(document: unknown): ValidatedConfig {
   const httpListeners = listeners.filter((l) => l.protocol === 'http').map((l) => l.name);
   const upstreamNames = new Set(upstreams.map((u) => u.name));
   const defaultBody = raw.limits?.bodyBytes ?? 0;
+  const defaultDrainMs = raw.shutdown?.drainMs ?? 10_000;
   const routes = (raw.routes ?? []).map((r, i) =>
-    resolveRoute(r, i, { listenerNames, httpListeners, upstreamNames, defaultBody }, problems, warnings),
+    resolveRoute(r, i, { listenerNames, httpListeners, upstreamNames, defaultBody, defaultDrainMs }, problems, warnings),
   );
   unique(routes.map((r) => r.name), 'routes', problems);
   // SIP routes are validated above but not served by this version (a warning says so).
@@ -77,7 +78,13 @@ export function validateConfig(document: unknown): ValidatedConfig {
     if (other !== undefined && port !== 0) problems.push({ path: 'admin.address', message: `${admin.address} is already used by listener "${other}"` });
   }
 
-  if (problems.length > 0) throw invalid(problems);
+  if (problems.length > 0) {
+    // Only dangling references (a route naming an unknown upstream or listener): 422, not 400.
+    if (problems.every((p) => REFERENCE.test(p.message))) {
+      throw new ConfigError('TANDEM_ERR_CONFIG_REFERENCE', `invalid config: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, { details: problems });
+    }
+    throw invalid(problems);
+  }
   const config: Config = {
     log: { level: raw.log?.level ?? 'info', access: raw.log?.access ?? true },
     limits: { bodyBytes: raw.limits?.bodyBytes ?? 0, headerBytes: raw.limits?.headerBytes ?? 16384 },
@@ -89,6 +96,8 @@ export function validateConfig(document: unknown): ValidatedConfig {
   };
   return { config, warnings };
 }
+
+const REFERENCE = /^unknown (upstream|listener) "/;
 
 function invalid(details: ErrorDetail[]): ConfigError {
   const head = details.length === 1 ? '1 problem' : `${details.length} problems`;
@@ -278,6 +287,7 @@ interface RouteContext {
   readonly httpListeners: readonly string[];
   readonly upstreamNames: ReadonlySet<string>;
   readonly defaultBody: number;
+  readonly defaultDrainMs: number;
 }
 
 function resolveRoute(r: RouteInput, order: number, ctx: RouteContext, problems: ErrorDetail[], warnings: ConfigWarning[]): Route {
@@ -332,6 +342,7 @@ function resolveRoute(r: RouteInput, order: number, ctx: RouteContext, problems:
     preserveHost: r.preserveHost ?? true,
     hostRewrite: r.hostRewrite,
     bodyBytes: r.limits?.bodyBytes ?? ctx.defaultBody,
+    drain: { deadlineMs: r.drain?.deadlineMs ?? ctx.defaultDrainMs, websockets: r.drain?.websockets ?? 'close' },
     order,
   };
 }

@@ -121,6 +121,8 @@ export interface Route {
   readonly hostRewrite: string | undefined;
   /** Largest request body for this route (bytes). */
   readonly bodyBytes: number;
+  /** When removed or replaced by a reload: how long in-flight requests may finish, and what happens to WebSockets then. */
+  readonly drain: { readonly deadlineMs: number; readonly websockets: 'keep' | 'close' };
   /** Position in the config file: the last tie-breaker of precedence. */
   readonly order: number;
 }

@@ -207,6 +207,15 @@ export const RouteSchema = Type.Object(
     limits: Type.Optional(
       Type.Object({ bodyBytes: Type.Optional(Type.Integer({ minimum: 0 })) }, { additionalProperties: false }),
     ),
+    drain: Type.Optional(
+      Type.Object(
+        {
+          deadlineMs: Type.Optional(Type.Integer({ minimum: 0, description: 'When the route is removed or replaced: how long its requests may finish (ms); default shutdown.drainMs.' })),
+          websockets: Type.Optional(Type.Union([Type.Literal('keep'), Type.Literal('close')], { description: 'At the deadline, close its WebSockets with 1001 (close, default) or leave them open (keep).' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

@@ -38,7 +38,7 @@ export async function startGateway(doc: Record<string, unknown>): Promise<Runnin
     },
   });
   const log = createLogger(config.log.level, sink);
-  const gateway = await Gateway.start(config, log);
+  const gateway = await Gateway.start(config, log, { document: withListener });
   const addresses = gateway.addresses();
   const first = addresses[config.listeners[0]!.name]!;
   return {

@@ -10,12 +10,12 @@ import { validateConfig } from '../../src/routes/config-validate.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-function problems(doc: unknown): { path: string; message: string }[] {
+function problems(doc: unknown, code = 'TANDEM_ERR_CONFIG_INVALID'): { path: string; message: string }[] {
   try {
     validateConfig(doc);
   } catch (err) {
     expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).code).toBe('TANDEM_ERR_CONFIG_INVALID');
+    expect((err as ConfigError).code).toBe(code);
     return [...(err as ConfigError).details];
   }
   throw new Error('expected the config to be invalid');
@@ -38,8 +38,8 @@ describe('config validation', () => {
     expect(config.limits).toEqual({ bodyBytes: 10 * 1024 * 1024, headerBytes: 16 * 1024 });
   });
 
-  it('reports a route naming an unknown upstream with its path', () => {
-    const list = problems({ upstreams: [upstream], routes: [{ name: 'a', match: {}, upstream: 'app' }, { name: 'b', match: {}, upstream: 'app' }, { name: 'c', match: {}, upstream: 'pbx' }] });
+  it('reports a route naming an unknown upstream with its path, as a reference problem (422)', () => {
+    const list = problems({ upstreams: [upstream], routes: [{ name: 'a', match: {}, upstream: 'app' }, { name: 'b', match: {}, upstream: 'app' }, { name: 'c', match: {}, upstream: 'pbx' }] }, 'TANDEM_ERR_CONFIG_REFERENCE');
     expect(list).toContainEqual({ path: 'routes[2].upstream', message: 'unknown upstream "pbx"' });
   });
 
