@@ -26,9 +26,15 @@ export function isLoopback(host: string): boolean {
  */
 export class BearerToken {
   readonly #digest: Buffer;
+  /**
+   * A short, non-secret id of the token for the audit log: the first 8 hex digits of its SHA-256. It tells
+   * tokens apart without revealing them.
+   */
+  readonly id: string;
 
   constructor(token: string) {
     this.#digest = sha256(token);
+    this.id = this.#digest.toString('hex').slice(0, 8);
   }
 
   /** True when `header` is `Bearer <token>` (scheme case-insensitive, RFC 9110 §11.1). */

@@ -6,6 +6,7 @@
  * not here.
  */
 import Type, { type Static } from 'typebox';
+import type { ReloadPlan, WriteResult } from './config-source.ts';
 import type { StatusDocument } from './sources.ts';
 
 /** `{ code, message, details? }`: every error answer (see docs/errors.md). */
@@ -93,6 +94,52 @@ export const SupervisorBody = Type.Object(
   { description: 'The supervision tree.' },
 );
 
+const Names = Type.Array(Type.String());
+const SectionDiff = Type.Object({ added: Names, changed: Names, removed: Names });
+
+/** What a write changes (or, for a dry run, would change), by name. */
+export const PlanBody = Type.Object(
+  {
+    routes: SectionDiff,
+    upstreams: SectionDiff,
+    listeners: SectionDiff,
+    affects: Type.Array(
+      Type.Object({
+        name: Type.String({ description: 'A route being replaced or removed.' }),
+        inFlight: Type.Integer({ description: 'Requests in flight on it now.' }),
+        websockets: Type.Integer({ description: 'Open WebSocket sessions on it now.' }),
+      }),
+      { description: 'Routes being replaced or removed, with what is open on them now.' },
+    ),
+    empty: Type.Boolean({ description: 'True when nothing changes (the document is identical to the running one).' }),
+  },
+  { description: 'The diff a change makes.' },
+);
+
+/** The answer of `PUT /config`, `DELETE /routes/{name}`, `DELETE /upstreams/{name}`. */
+export const WriteBody = Type.Object(
+  {
+    etag: Type.String({ description: 'The config’s ETag after the write (unchanged for a dry run); also sent as the `ETag` header.' }),
+    applied: Type.Boolean({ description: 'False for a dry run: nothing changed.' }),
+    plan: PlanBody,
+  },
+  { description: 'The change is live on this instance and persisted (or, with `applied: false`, only planned).' },
+);
+
+/** The answer of `PUT /routes/{name}` and `PUT /upstreams/{name}`. */
+export const PutBody = Type.Object(
+  {
+    etag: WriteBody.properties.etag,
+    applied: WriteBody.properties.applied,
+    created: Type.Boolean({ description: 'True when the name did not exist before (a dry run says whether it would be created).' }),
+    plan: PlanBody,
+  },
+  { description: 'The route or upstream is created or replaced, live on this instance and persisted (or, with `applied: false`, only planned).' },
+);
+
 // A schema that lacks a required field of the read model does not compile.
 type Covers<Schema, Model> = Schema extends Model ? true : never;
 export const STATUS_SCHEMA_COVERS_MODEL: Covers<Static<typeof StatusBody>, StatusDocument> = true;
+export const PLAN_SCHEMA_COVERS_MODEL: Covers<Static<typeof PlanBody>, ReloadPlan> = true;
+export const WRITE_SCHEMA_COVERS_MODEL: Covers<Static<typeof WriteBody>, WriteResult> = true;
+export const PUT_SCHEMA_COVERS_MODEL: Covers<Static<typeof PutBody>, WriteResult & { readonly created: boolean }> = true;

@@ -1,8 +1,9 @@
 /**
  * The admin API server: a fastify instance of its own on `admin.address`, separate from the data-plane
- * listeners. It only reads: every endpoint renders {@link AdminSources} snapshots. One module per resource
- * (`health.ts`, `status.ts`, `supervisor.ts`, `metrics-route.ts`) adds its routes; this file composes them
- * with what every request shares:
+ * listeners. The state endpoints render {@link AdminSources} snapshots; with a {@link ConfigSource}, the
+ * config resources (`config-routes.ts`, `routes-resource.ts`, `upstreams-resource.ts`) read and change the
+ * running config through it. One module per resource adds its routes; this file composes them with what
+ * every request shares:
  *
  * - the bearer token: when one is configured, EVERY request (health probes included) needs
  *   `Authorization: Bearer <token>`, else 401 with `WWW-Authenticate: Bearer realm="tandem"`; without a
@@ -19,15 +20,23 @@ import { clientError } from '../http-listener.ts';
 import type { Logger } from '../logger.ts';
 import type { AdminRoutes } from './admin-routes.ts';
 import { BearerToken, isLoopback } from './auth.ts';
+import { configRoutes } from './config-routes.ts';
+import type { ConfigSource } from './config-source.ts';
 import { healthRoutes } from './health.ts';
 import { metricsRoutes } from './metrics-route.ts';
 import { registerOpenApi } from './openapi.ts';
+import { routesResource } from './routes-resource.ts';
 import type { AdminSources } from './sources.ts';
 import { statusRoutes } from './status.ts';
 import { supervisorRoutes } from './supervisor.ts';
+import { upstreamsResource } from './upstreams-resource.ts';
+import type { ConfigRoutes } from './write-support.ts';
 
 /** The resource modules, in the order they are registered. A new resource is one more module here. */
 const RESOURCES: readonly AdminRoutes[] = [healthRoutes, statusRoutes, supervisorRoutes, metricsRoutes];
+
+/** The config resources (reads and writes), registered when a {@link ConfigSource} is given. */
+const CONFIG_RESOURCES: readonly ConfigRoutes[] = [configRoutes, routesResource, upstreamsResource];
 
 export interface AdminServerOptions {
   /** `admin.address` host: an IP address or `localhost`. */
@@ -37,6 +46,11 @@ export interface AdminServerOptions {
   /** `admin.token`. `undefined` or empty: no token, and only a loopback host is allowed. */
   readonly token: string | undefined;
   readonly sources: AdminSources;
+  /**
+   * The running config as a versioned document. When given, the server also serves `GET|PUT /config` and
+   * the `/routes` and `/upstreams` resources (reads and writes); without it, those paths are 404.
+   */
+  readonly config?: ConfigSource | undefined;
   readonly log: Logger;
 }
 
@@ -51,6 +65,7 @@ export class AdminServer {
   readonly #port: number;
   readonly #token: BearerToken | undefined;
   readonly #sources: AdminSources;
+  readonly #config: ConfigSource | undefined;
   #listening = false;
 
   constructor(options: AdminServerOptions) {
@@ -58,6 +73,7 @@ export class AdminServer {
     this.#port = options.port;
     this.#token = options.token === undefined || options.token === '' ? undefined : new BearerToken(options.token);
     this.#sources = options.sources;
+    this.#config = options.config;
     this.#log = options.log.child({ component: 'admin' });
     this.#app = fastify({
       logger: false,
@@ -124,6 +140,10 @@ export class AdminServer {
 
     await registerOpenApi(app, { version: tandemVersion(), bearer: this.#token !== undefined });
     for (const resource of RESOURCES) await app.register(resource, { sources: this.#sources });
+    const config = this.#config;
+    if (config !== undefined) {
+      for (const resource of CONFIG_RESOURCES) await app.register(resource, { config, tokenId: this.#token?.id });
+    }
   }
 
   /** Tandem errors pass through; fastify's client errors become 400/404; anything else is a logged 500. */
