@@ -470,7 +470,7 @@ describe('PUT and DELETE /routes/{name}, /upstreams/{name}', () => {
     expect(broken.json()).toMatchObject({ code: 'TANDEM_ERR_BAD_REQUEST' });
     const yaml = await call('PUT', `${base}/config`, { raw: 'routes: []\n', headers: { 'content-type': 'application/yaml' } });
     expect(yaml.status).toBe(400);
-    expect(yaml.json()).toMatchObject({ code: 'TANDEM_ERR_BAD_REQUEST' });
+    expect(yaml.json()).toEqual({ code: 'TANDEM_ERR_BAD_REQUEST', message: 'the body must be JSON (Content-Type: application/json), not application/yaml' });
     expect(config.calls).toEqual([]);
   });
 

@@ -152,6 +152,10 @@ export class AdminServer {
     const status = err.statusCode ?? 500;
     if (status === 404) return new TandemError('TANDEM_ERR_NOT_FOUND', err.message, { cause: err });
     if (status === 413) return new TandemError('TANDEM_ERR_BODY_TOO_LARGE', undefined, { cause: err });
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      const type = request.headers['content-type'];
+      return new TandemError('TANDEM_ERR_BAD_REQUEST', `the body must be JSON (Content-Type: application/json)${type === undefined ? '' : `, not ${type.slice(0, 100)}`}`, { cause: err });
+    }
     if (status >= 400 && status < 500) return new TandemError('TANDEM_ERR_BAD_REQUEST', err.message, { cause: err });
     this.#log.error({ err, method: request.method, path: request.url }, 'admin request failed');
     return new TandemError('TANDEM_ERR_INTERNAL', undefined, { cause: err });
