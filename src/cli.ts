@@ -89,7 +89,7 @@ async function start(file: string): Promise<number> {
     void gateway.configManager?.reloadFromFile('signal');
   });
   if (process.env['TANDEM_WATCH_CONFIG'] !== '0') gateway.configManager?.watch();
-  closeWithGrace({ delay: config.shutdown.drainMs + 5000, logger: false }, async ({ signal, err }) => {
+  closeWithGrace({ delay: config.shutdown.drainMs + 5000, logger: false, skip: ['SIGHUP'] }, async ({ signal, err }) => {
     if (err !== undefined) log.error({ err }, 'stopping after an uncaught error');
     else log.info({ component: 'gateway', signal }, 'stopping');
     await gateway.stop(config.shutdown.drainMs);
