@@ -71,8 +71,15 @@ export class ConfigManager implements ConfigSource {
     this.#etag = etagOf(this.#document);
   }
 
+  /**
+   * The running document. A literal `admin.token` is shown as {@link REDACTED}; writing the document
+   * back with that value keeps the token (`${env:…}` references are shown as they are).
+   */
   current(): { document: ConfigDocument; etag: string } {
-    return { document: structuredClone(this.#document), etag: this.#etag };
+    const document = structuredClone(this.#document);
+    const admin = document['admin'] as Record<string, unknown> | undefined;
+    if (admin !== undefined && typeof admin['token'] === 'string' && !admin['token'].includes('${env:') && admin['token'] !== '') admin['token'] = REDACTED;
+    return { document, etag: this.#etag };
   }
 
   replace(document: ConfigDocument, options: WriteOptions): Promise<WriteResult> {
@@ -191,7 +198,7 @@ export class ConfigManager implements ConfigSource {
       if (checkEtag && options.ifMatch !== undefined && options.ifMatch !== this.#etag && options.ifMatch !== '*') {
         throw new ConfigError('TANDEM_ERR_CONFIG_CONFLICT', `If-Match ${options.ifMatch} does not match the running config (ETag ${this.#etag})`);
       }
-      const document = edit(structuredClone(this.#document));
+      const document = restoreToken(edit(structuredClone(this.#document)), this.#document);
       const { config } = validateConfig(substituteEnv(document, this.#env));
       if (options.dryRun === true) return { etag: this.#etag, plan: this.#gateway.plan(config), applied: false };
       const plan = await this.#gateway.apply(config);
@@ -241,6 +248,17 @@ export class ConfigManager implements ConfigSource {
       throw err;
     }
   }
+}
+
+/** How `current()` shows a literal admin token. */
+export const REDACTED = '[redacted]';
+
+/** A document written back with the redacted token keeps the running token. */
+function restoreToken(next: ConfigDocument, running: ConfigDocument): ConfigDocument {
+  const admin = next['admin'] as Record<string, unknown> | undefined;
+  if (admin?.['token'] !== REDACTED) return next;
+  const token = (running['admin'] as Record<string, unknown> | undefined)?.['token'];
+  return { ...next, admin: { ...admin, token } };
 }
 
 function hash(text: string): string {

@@ -163,6 +163,7 @@ class Forwarding {
         idempotent: this.idempotent,
         upgrade: null,
         headersTimeout,
+        bodyTimeout: upstream.upstream.timeouts.idleMs,
       },
       attempt,
     );

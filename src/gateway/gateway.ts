@@ -46,6 +46,7 @@ import type { Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import type { ProxyObserver } from './observer.ts';
 import { RouteRuntime } from './route-runtime.ts';
+import { PoolRegistry } from './pool-registry.ts';
 import { UpstreamRuntime, type TargetRuntime } from './upstream-runtime.ts';
 
 /** Options of {@link Gateway.start}. */
@@ -81,6 +82,8 @@ export class Gateway {
   readonly #routes = new Map<string, RouteRuntime>();
   readonly #routeMailboxes = new Map<RouteRuntime, Mailbox<RouteMsg>>();
   readonly #listeners = new Map<string, HttpListener>();
+  /** Upstream connection pools, shared by the versions of an upstream across reloads. */
+  readonly #pools = new PoolRegistry();
   /** Reload generation: ids of children started by a reload carry it (`route:api#3`). */
   #generation = 0;
   /** Old route versions still draining after a reload. */
@@ -100,7 +103,7 @@ export class Gateway {
     this.#clock = options.clock ?? defaultClock;
     this.metrics = new Metrics();
     this.#observerImpl = this.#observer();
-    for (const u of config.upstreams) this.#upstreams.set(u.name, new UpstreamRuntime(u));
+    for (const u of config.upstreams) this.#upstreams.set(u.name, new UpstreamRuntime(u, 0, this.#pools));
     for (const r of config.routes) this.#routes.set(r.name, this.#newRoute(r, 0));
     for (const l of config.listeners) if (l.protocol === 'http') this.#listeners.set(l.name, this.#newListener(l, 0));
     this.configManager =
@@ -231,6 +234,7 @@ export class Gateway {
       await Promise.all([...this.#listeners.values()].map((l) => l.close(deadlineMs)));
       this.configManager?.close();
       await this.#root?.stop();
+      await this.#pools.close();
       this.#log.info({ component: 'gateway' }, 'stopped');
     })();
     return this.#stopping;
@@ -292,7 +296,7 @@ export class Gateway {
     for (const u of diff.upstreams.removed) retiredUpstreams.push(this.#upstreams.get(u.name)!);
     for (const { after } of diff.upstreams.changed) retiredUpstreams.push(this.#upstreams.get(after.name)!);
     for (const u of [...diff.upstreams.added, ...diff.upstreams.changed.map((c) => c.after)]) {
-      const runtime = new UpstreamRuntime(u, generation);
+      const runtime = new UpstreamRuntime(u, generation, this.#pools);
       await upstreamsSup.startChild(this.#upstreamSpec(runtime));
       this.#upstreams.set(u.name, runtime);
     }
@@ -400,6 +404,7 @@ export class Gateway {
 
   async #closePools(): Promise<void> {
     await Promise.all([...this.#upstreams.values()].map((u) => u.destroy()));
+    await this.#pools.close();
   }
 
   #tableFor(listener: string): RouteTable<RouteRuntime> {

@@ -4,7 +4,8 @@
  * machine: health, ejection) and counters, and the upstream's retry budget. Owned by the upstream's
  * supervisor; its pools close when the upstream stops.
  */
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
+import { PoolRegistry, type PoolLease } from './pool-registry.ts';
 import type { HashOn, Target, Upstream } from '../routes/config.ts';
 import { createLoadBalancer, type LoadBalancer } from '../routes/load-balancer.ts';
 import { RetryBudget } from '../routes/retry-budget.ts';
@@ -42,10 +43,26 @@ export class UpstreamRuntime {
   /** The upstream's supervisor's child id (`upstream:<name>`, `upstream:<name>#<generation>` after reloads). */
   readonly childId: string;
 
-  constructor(upstream: Upstream, generation = 0) {
+  readonly #leases: PoolLease[];
+
+  /**
+   * @param pools where the targets' pools come from (shared across config versions); a private
+   *   registry when omitted.
+   */
+  constructor(upstream: Upstream, generation = 0, pools: PoolRegistry = new PoolRegistry(0)) {
     this.upstream = upstream;
     this.childId = generation === 0 ? `upstream:${upstream.name}` : `upstream:${upstream.name}#${generation}`;
     this.retryBudget = new RetryBudget(upstream.retries.budgetPercent, upstream.retries.minRetryConcurrency);
+    this.#leases = upstream.targets.map((target) =>
+      pools.lease(target.origin, {
+        connections: upstream.pool.connections,
+        pipelining: upstream.pool.pipelining,
+        keepAliveMs: upstream.pool.keepAliveMs,
+        connectMs: upstream.timeouts.connectMs,
+        headersTimeoutMs: upstream.timeouts.requestMs,
+        bodyTimeoutMs: upstream.timeouts.idleMs,
+      }),
+    );
     this.targets = upstream.targets.map((target, index) => ({
       target,
       index,
@@ -54,15 +71,7 @@ export class UpstreamRuntime {
       failures: 0,
       gate: new TargetGate(),
       report: undefined,
-      pool: new Pool(target.origin, {
-        connections: upstream.pool.connections,
-        pipelining: upstream.pool.pipelining,
-        keepAliveTimeout: upstream.pool.keepAliveMs,
-        keepAliveMaxTimeout: Math.max(upstream.pool.keepAliveMs, 1000),
-        headersTimeout: upstream.timeouts.requestMs,
-        bodyTimeout: upstream.timeouts.idleMs,
-        connect: { timeout: upstream.timeouts.connectMs },
-      }),
+      pool: this.#leases[index]!.pool,
     }));
     const targets = this.targets;
     this.#balancer = createLoadBalancer(
@@ -93,13 +102,17 @@ export class UpstreamRuntime {
     return n;
   }
 
-  /** Closes every pool once its requests finish (undici `Pool.close`). */
+  /**
+   * Gives the pools back: a pool no other upstream version leases closes (after its requests finish,
+   * and after the registry's linger).
+   */
   async close(): Promise<void> {
-    await Promise.all(this.targets.map((t) => t.pool.close()));
+    for (const lease of this.#leases) lease.release();
   }
 
-  /** Destroys every pool at once, aborting what is in flight. */
+  /** Destroys every pool at once, aborting what is in flight (a failed start). */
   async destroy(): Promise<void> {
+    for (const lease of this.#leases) lease.release();
     await Promise.all(this.targets.map((t) => t.pool.destroy()));
   }
 }

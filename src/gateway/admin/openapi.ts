@@ -22,7 +22,7 @@ export async function registerOpenApi(app: FastifyInstance, options: OpenApiOpti
       info: {
         title: 'Tandem admin API',
         version: options.version,
-        description: 'Read the state of a Tandem gateway: status of routes and upstream targets, supervision tree, metrics, health.',
+        description: 'Read and change a running Tandem gateway: status of routes and upstream targets, supervision tree, metrics, health; the running config, its routes and upstreams (ETag, If-Match, dry run).',
       },
       ...(options.bearer
         ? { components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } }, security: [{ bearerAuth: [] }] }

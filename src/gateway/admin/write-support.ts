@@ -16,8 +16,8 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
 import Type from 'typebox';
-import { TandemError, type ErrorDetail } from '../../errors.ts';
-import { toPath } from '../../routes/config-validate.ts';
+import { TandemError } from '../../errors.ts';
+import { schemaProblems } from '../../routes/config-validate.ts';
 import { ERROR_RESPONSES } from './admin-routes.ts';
 import type { ConfigSource, WriteOptions } from './config-source.ts';
 import { ErrorBody } from './schemas.ts';
@@ -100,7 +100,7 @@ export function section(document: Record<string, unknown>, key: 'routes' | 'upst
  */
 export function validationErrors(what: string, write: boolean) {
   return (errors: FastifySchemaValidationError[], dataVar: string): Error => {
-    const details = problems(errors as unknown as ErrorObject[]);
+    const details = schemaProblems(errors as unknown as ErrorObject[]);
     const summary = details.map((d) => `${d.path}: ${d.message}`);
     const head = summary.length <= 3 ? summary.join('; ') : `${summary.slice(0, 3).join('; ')}; and ${summary.length - 3} more`;
     if (dataVar === 'body' || (dataVar === 'params' && write)) {
@@ -110,37 +110,3 @@ export function validationErrors(what: string, write: boolean) {
   };
 }
 
-/** Ajv errors as `{ path, message }`, the way the config file's validation reports them. */
-function problems(errors: readonly ErrorObject[]): ErrorDetail[] {
-  // A failed union (anyOf) also reports every branch's own failure: keep the union's one line.
-  const unions = errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath);
-  const seen = new Set<string>();
-  const out: ErrorDetail[] = [];
-  for (const e of errors) {
-    if (e.keyword !== 'anyOf' && unions.some((p) => e.instancePath === p || e.instancePath.startsWith(`${p}/`))) continue;
-    let detail: ErrorDetail;
-    if (e.keyword === 'required') {
-      detail = { path: toPath(e.instancePath, String(e.params['missingProperty'])), message: 'is required' };
-    } else if (e.keyword === 'additionalProperties') {
-      detail = { path: toPath(e.instancePath, String(e.params['additionalProperty'])), message: 'is not a known field' };
-    } else if (e.keyword === 'anyOf') {
-      detail = { path: toPath(e.instancePath), message: describeUnion(e) };
-    } else if (e.keyword === 'pattern') {
-      detail = { path: toPath(e.instancePath), message: `${JSON.stringify(e.data)} is not valid (${String(e.parentSchema?.['description'] ?? e.message)})` };
-    } else {
-      detail = { path: toPath(e.instancePath), message: e.message ?? 'is invalid' };
-    }
-    const key = `${detail.path}\u0000${detail.message}`;
-    if (!seen.has(key)) out.push(detail);
-    seen.add(key);
-  }
-  return out;
-}
-
-function describeUnion(e: ErrorObject): string {
-  const branches = (e.schema as { const?: unknown; type?: string }[] | undefined) ?? [];
-  const consts = branches.filter((b) => b.const !== undefined).map((b) => JSON.stringify(b.const));
-  if (consts.length === branches.length && consts.length > 0) return `${JSON.stringify(e.data)} is not one of ${consts.join(', ')}`;
-  const types = branches.map((b) => b.type ?? (b.const !== undefined ? JSON.stringify(b.const) : 'object'));
-  return `must be one of: ${[...new Set(types)].join(' | ')}`;
-}
