@@ -115,7 +115,8 @@ export function toPath(instancePath: string, child?: string): string {
   return out === '' ? '(root)' : out;
 }
 
-function schemaProblems(errors: readonly ErrorObject[]): ErrorDetail[] {
+/** ajv errors as `[{ path, message }]` (one line per failed union), as config problems are reported. */
+export function schemaProblems(errors: readonly ErrorObject[]): ErrorDetail[] {
   // A failed union (anyOf) also reports every branch's own failure: keep the union's one line.
   const unions = errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath);
   const seen = new Set<string>();
