@@ -100,6 +100,23 @@ describe('admin API writes', () => {
     expect(created.status).toBe(201);
     expect(created.json).toMatchObject({ applied: true, plan: { routes: { added: ['b'] } } });
     expect((await request(`${url}/b`)).statusCode).toBe(200);
+    const text = await (await request(`${base}/metrics`, { headers: auth })).body.text();
+    expect(text).toMatch(/tandem_config_reloads_total\{source="admin",result="success"\} 1/);
+    expect(text).toMatch(/tandem_config_last_reload_success_timestamp_seconds \d+/);
+  });
+
+  it('a listener added through PUT /config starts serving; removed, it stops', async () => {
+    backends = [await startBackend(undefined, 'a'), await startBackend(undefined, 'b')];
+    const { admin: base } = await startInProcess(baseDoc(backends[0]!.url, backends[1]!.url));
+    const port = await closedPort();
+    const doc = (await admin(base, 'GET', '/config')).json!;
+    const withListener = { ...doc, listeners: [...(doc['listeners'] as unknown[]), { name: 'extra', address: `127.0.0.1:${port}` }] };
+    const res = await admin(base, 'PUT', '/config', withListener);
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ plan: { listeners: { added: ['extra'] } } });
+    expect((await request(`http://127.0.0.1:${port}/a`)).statusCode).toBe(200);
+    expect((await admin(base, 'PUT', '/config', doc)).status).toBe(200);
+    await expect(request(`http://127.0.0.1:${port}/a`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 
   it('invalid writes (schema error, unknown upstream, two listeners on one port) get 400/422 with the failing paths, and GET /config keeps its ETag', async () => {
