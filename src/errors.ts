@@ -136,9 +136,9 @@ export const ERROR_CODES = {
     description: 'The config file is missing, unreadable, or not valid YAML/JSON.',
   },
   TANDEM_ERR_LISTEN: {
-    status: 500,
+    status: 409,
     message: 'a listener could not bind its address',
-    description: 'A listener or the admin API could not listen on its address (in use, no permission).',
+    description: 'A listener or the admin API could not listen on its address (in use, no permission). At start the process exits; a live change that needs the address is rolled back whole.',
   },
 } as const satisfies Record<string, ErrorDefinition>;
 

@@ -17,6 +17,7 @@
  * is quarantined: it answers 503 `TANDEM_ERR_ROUTE_QUARANTINED` while the others keep serving.
  */
 import type { AddressInfo } from 'node:net';
+import { TandemError } from '../errors.ts';
 import { request } from 'undici';
 import {
   type Child,
@@ -115,8 +116,8 @@ export class Gateway {
     return this.#config;
   }
 
-  #newRoute(route: Route, generation: number): RouteRuntime {
-    return new RouteRuntime(route, this.#upstreams.get(route.upstream)!, this.#observerImpl, this.#clock, generation);
+  #newRoute(route: Route, generation: number, upstream: UpstreamRuntime = this.#upstreams.get(route.upstream)!): RouteRuntime {
+    return new RouteRuntime(route, upstream, this.#observerImpl, this.#clock, generation);
   }
 
   #newListener(listener: Listener, generation: number): HttpListener {
@@ -289,47 +290,87 @@ export class Gateway {
     const generation = ++this.#generation;
     const previous = this.#config;
     this.#config = next;
+
+    // 1–3. Start what is new — upstreams (routes refer to them), routes, listeners on new addresses —
+    // beside what runs. Nothing old is touched yet, so a failure (an address in use) is rolled back whole.
+    const started: { sup: SupervisorRef; id: string }[] = [];
+    const newUpstreams = new Map<string, UpstreamRuntime>();
+    const newRoutes = new Map<string, RouteRuntime>();
+    const newListeners = new Map<string, HttpListener>();
+    const headerLimitChanged = next.limits.headerBytes !== previous.limits.headerBytes;
+    const stopListeners = [...diff.listeners.removed, ...diff.listeners.changed.map((c) => c.before), ...(headerLimitChanged ? diff.listeners.unchanged : [])];
+    const freedAddresses = new Set(stopListeners.map((l) => `${l.host}:${l.port}`));
+    const deferred: Listener[] = [];
+    try {
+      for (const u of [...diff.upstreams.added, ...diff.upstreams.changed.map((c) => c.after)]) {
+        const runtime = new UpstreamRuntime(u, generation, this.#pools);
+        newUpstreams.set(u.name, runtime);
+        await upstreamsSup.startChild(this.#upstreamSpec(runtime));
+        started.push({ sup: upstreamsSup, id: runtime.childId });
+      }
+      for (const r of [...diff.routes.added, ...diff.routes.changed.map((c) => c.after)]) {
+        const rt = this.#newRoute(r, generation, newUpstreams.get(r.upstream) ?? this.#upstreams.get(r.upstream)!);
+        await routesSup.startChild(this.#routeSpec(rt));
+        started.push({ sup: routesSup, id: rt.childId });
+        newRoutes.set(r.name, rt);
+      }
+      const keep = new Set(next.listeners.filter((l) => !stopListeners.some((x) => x.name === l.name)).map((l) => l.name));
+      for (const l of next.listeners) {
+        if (l.protocol !== 'http' || (keep.has(l.name) && this.#listeners.has(l.name))) continue;
+        // A new listener on an address an old one still holds binds once that one has stopped.
+        if (freedAddresses.has(`${l.host}:${l.port}`) && l.port !== 0) {
+          deferred.push(l);
+          continue;
+        }
+        const listener = this.#newListener(l, generation);
+        await root.startChild(this.#listenerSpec(listener));
+        started.push({ sup: root, id: this.#listenerIds.get(listener)! });
+        newListeners.set(l.name, listener);
+      }
+    } catch (err) {
+      for (const { sup, id } of started.reverse()) {
+        await sup.terminateChild(id).catch(() => undefined);
+        await sup.deleteChild(id).catch(() => undefined);
+      }
+      for (const l of newListeners.values()) this.#listenerIds.delete(l);
+      this.#config = previous;
+      const cause = (err as { cause?: unknown }).cause;
+      const reason = cause instanceof TandemError ? cause : err;
+      this.#log.error({ component: 'gateway', decision: 'reloadFailed', err: (reason as Error).message }, 'config not applied: rolled back');
+      throw reason;
+    }
     if (next.log.level !== previous.log.level) this.#log.level = next.log.level;
 
-    // 1. Upstreams first: routes refer to them.
+    // Commit: the new versions replace the old ones in the maps; old listeners stop (drain).
     const retiredUpstreams: UpstreamRuntime[] = [];
     for (const u of diff.upstreams.removed) retiredUpstreams.push(this.#upstreams.get(u.name)!);
     for (const { after } of diff.upstreams.changed) retiredUpstreams.push(this.#upstreams.get(after.name)!);
-    for (const u of [...diff.upstreams.added, ...diff.upstreams.changed.map((c) => c.after)]) {
-      const runtime = new UpstreamRuntime(u, generation, this.#pools);
-      await upstreamsSup.startChild(this.#upstreamSpec(runtime));
-      this.#upstreams.set(u.name, runtime);
-    }
     for (const u of diff.upstreams.removed) this.#upstreams.delete(u.name);
-
-    // 2. Routes, make-before-break.
+    for (const [name, runtime] of newUpstreams) this.#upstreams.set(name, runtime);
     const retiredRoutes: { rt: RouteRuntime; removed: boolean }[] = [];
     for (const r of diff.routes.removed) retiredRoutes.push({ rt: this.#routes.get(r.name)!, removed: true });
     for (const { before } of diff.routes.changed) retiredRoutes.push({ rt: this.#routes.get(before.name)!, removed: false });
-    for (const r of [...diff.routes.added, ...diff.routes.changed.map((c) => c.after)]) {
-      const rt = this.#newRoute(r, generation);
-      await routesSup.startChild(this.#routeSpec(rt));
-      this.#routes.set(r.name, rt);
-    }
     for (const r of diff.routes.removed) this.#routes.delete(r.name);
-
-    // 3. Listeners: removed and changed ones stop (drain) before their replacements bind.
-    const headerLimitChanged = next.limits.headerBytes !== previous.limits.headerBytes;
-    const stopListeners = [...diff.listeners.removed, ...diff.listeners.changed.map((c) => c.before), ...(headerLimitChanged ? diff.listeners.unchanged : [])];
+    for (const [name, rt] of newRoutes) this.#routes.set(name, rt);
     for (const l of stopListeners) {
       const listener = this.#listeners.get(l.name);
       if (listener === undefined) continue;
       const id = this.#listenerIds.get(listener)!;
-      await root.terminateChild(id);
-      await root.deleteChild(id);
       this.#listeners.delete(l.name);
       this.#listenerIds.delete(listener);
+      await root.terminateChild(id).catch(() => undefined);
+      await root.deleteChild(id).catch(() => undefined);
     }
-    for (const l of next.listeners) {
-      if (l.protocol !== 'http' || this.#listeners.has(l.name)) continue;
+    for (const [name, listener] of newListeners) this.#listeners.set(name, listener);
+    for (const l of deferred) {
       const listener = this.#newListener(l, generation);
-      await root.startChild(this.#listenerSpec(listener));
-      this.#listeners.set(l.name, listener);
+      try {
+        await root.startChild(this.#listenerSpec(listener));
+        this.#listeners.set(l.name, listener);
+      } catch (err) {
+        this.#listenerIds.delete(listener);
+        this.#log.error({ component: 'gateway', listener: l.name, err: (err as Error).message }, 'listener could not start on its new address');
+      }
     }
 
     // 4. The switch: every listener's table at once.

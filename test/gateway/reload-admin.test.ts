@@ -119,6 +119,30 @@ describe('admin API writes', () => {
     await expect(request(`http://127.0.0.1:${port}/a`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 
+  it('a change that cannot be applied (a new listener on an address in use) is rolled back whole', async () => {
+    backends = [await startBackend(undefined, 'a'), await startBackend(undefined, 'b')];
+    const { url, admin: base } = await startInProcess(baseDoc(backends[0]!.url, backends[1]!.url));
+    const before = await admin(base, 'GET', '/config');
+    const doc = before.json!;
+    const busy = backends[1]!.port; // a backend holds this port
+    const change = {
+      ...doc,
+      listeners: [...(doc['listeners'] as unknown[]), { name: 'extra', address: `127.0.0.1:${busy}` }],
+      routes: [...(doc['routes'] as unknown[]), { name: 'b', match: { pathPrefix: '/b' }, upstream: 'b' }],
+    };
+    const res = await admin(base, 'PUT', '/config', change);
+    expect(res.status).toBe(409);
+    expect(res.json).toMatchObject({ code: 'TANDEM_ERR_LISTEN' });
+    expect((await request(`${url}/b`)).statusCode).toBe(404);
+    expect((await admin(base, 'GET', '/config')).headers['etag']).toBe(before.headers['etag']);
+    const tree = JSON.stringify((await admin(base, 'GET', '/supervisor')).json);
+    expect(tree).not.toContain('listener:extra');
+    expect(tree).not.toContain('route:b');
+    // And the gateway still takes changes.
+    expect((await admin(base, 'PUT', '/routes/b', { name: 'b', match: { pathPrefix: '/b' }, upstream: 'b' })).status).toBe(201);
+    expect((await request(`${url}/b`)).statusCode).toBe(200);
+  });
+
   it('invalid writes (schema error, unknown upstream, two listeners on one port) get 400/422 with the failing paths, and GET /config keeps its ETag', async () => {
     backends = [await startBackend(undefined, 'a'), await startBackend(undefined, 'b')];
     const { admin: base } = await startInProcess(baseDoc(backends[0]!.url, backends[1]!.url));
