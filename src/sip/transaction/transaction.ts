@@ -1,0 +1,120 @@
+/**
+ * What the four transaction kinds share: a handle on a transaction machine that is created (and
+ * matched by the manager) before its machine has started, so no message is lost while the machine
+ * starts under the supervisor; the transport; the report of transport failures.
+ *
+ * @module
+ */
+import type { ExitReason, MachineRef, MachineStatus } from '../../fsm/index.ts';
+import type { SipRequest, SipResponse } from '../index.ts';
+import type { TransactionTimerConfig, TransactionTimers } from './timers.ts';
+import { transactionTimers } from './timers.ts';
+import type { TransactionTransport } from './transport.ts';
+
+/** The four transaction kinds of RFC 3261 §17. */
+export type TransactionKind = 'inviteClient' | 'nonInviteClient' | 'inviteServer' | 'nonInviteServer';
+
+/** A message every transaction machine accepts. */
+export interface TransportErrorMsg {
+  readonly type: 'transportError';
+  readonly error: unknown;
+}
+
+/** The result of handing a message to the transport: `undefined` when accepted, else the synchronous failure. */
+export type TransmitFailure = { readonly error: unknown } | undefined;
+
+/** The handle on one transaction; see `ClientTransaction` and `ServerTransaction`. */
+export abstract class Transaction<M extends { readonly type: string } = { readonly type: string }> {
+  readonly kind: TransactionKind;
+  /** The manager's key (RFC 3261 §17.1.3 / §17.2.3). */
+  readonly key: string;
+  /** The request that created the transaction. */
+  readonly request: SipRequest;
+  readonly transport: TransactionTransport;
+  /** Every timer of this transaction, derived from the config and `transport.reliable`. */
+  readonly timers: TransactionTimers;
+  #ref: MachineRef<string, M> | undefined;
+  #pending: M[] | undefined = [];
+  readonly #terminated = Promise.withResolvers<ExitReason>();
+
+  constructor(kind: TransactionKind, key: string, request: SipRequest, transport: TransactionTransport, config: TransactionTimerConfig) {
+    this.kind = kind;
+    this.key = key;
+    this.request = request;
+    this.transport = transport;
+    this.timers = transactionTimers(config, transport.reliable);
+  }
+
+  /** Resolves with the machine's exit reason once the transaction is Terminated (or crashed, or failed to start). */
+  get terminated(): Promise<ExitReason> {
+    return this.#terminated.promise;
+  }
+
+  /** The machine, once started. */
+  get machine(): MachineRef<string, M> | undefined {
+    return this.#ref;
+  }
+
+  /** The RFC state (`calling`, `proceeding`, …); `starting` before the machine runs; `terminated` after. */
+  get state(): string {
+    const ref = this.#ref;
+    if (ref === undefined) return this.#pending === undefined ? 'terminated' : 'starting';
+    const status = ref.status();
+    return status.exitReason === undefined ? status.state : 'terminated';
+  }
+
+  /** The machine's status (state, armed timers by RFC name); undefined before it started. */
+  status(): MachineStatus<string, unknown> | undefined {
+    return this.#ref?.status();
+  }
+
+  /**
+   * Reports a transport failure that the transport learnt of after `send` returned (a flow that
+   * closed, an ICMP error): RFC 3261 §17.1.4, §17.2.4.
+   */
+  transportError(error: unknown): void {
+    this.deliver({ type: 'transportError', error } as TransportErrorMsg as unknown as M);
+  }
+
+  /**
+   * Hands `message` to the transport. A synchronous failure is returned (the machine handles it in
+   * the same transition); an asynchronous one comes back as a transport error event.
+   * @internal machines only
+   */
+  transmit(message: SipRequest | SipResponse): TransmitFailure {
+    try {
+      const sent = this.transport.send(message);
+      if (sent !== undefined) sent.catch((error: unknown) => this.transportError(error));
+      return undefined;
+    } catch (error) {
+      return { error };
+    }
+  }
+
+  /**
+   * The machine started: deliver what arrived meanwhile, in order, and watch its exit.
+   * @internal the transaction manager only
+   */
+  attach(ref: MachineRef<string, M>): void {
+    const pending = this.#pending ?? [];
+    this.#ref = ref;
+    this.#pending = undefined;
+    for (const msg of pending) ref.cast(msg);
+    void ref.exited.then((reason) => this.#terminated.resolve(reason));
+  }
+
+  /**
+   * The machine could not be started: the transaction is over before it began.
+   * @internal the transaction manager only
+   */
+  startFailed(error: unknown): void {
+    this.#pending = undefined;
+    this.#terminated.resolve({ error });
+  }
+
+  /** Casts `msg` to the machine, or keeps it until the machine has started. */
+  protected deliver(msg: M): void {
+    if (this.#ref !== undefined) this.#ref.cast(msg);
+    else this.#pending?.push(msg);
+  }
+}
