@@ -46,6 +46,15 @@ export function receiveMessage(context: InboundContext, bytes: Uint8Array, flow:
   }
 }
 
+/** Tells the transport user a flow closed; a throw is logged, never propagated. */
+export function flowClosed(context: InboundContext, flow: Flow): void {
+  try {
+    context.user.onFlowClose?.(flow);
+  } catch (error) {
+    context.logger.error({ err: error, flow: flow.id }, 'SIP transport user threw on flow close');
+  }
+}
+
 /**
  * Counts a malformed message and answers it when it can be answered (RFC 3261 §8.2.6.2); resolves
  * when the answer was written (or dropped). Never rejects.

@@ -26,3 +26,4 @@ export { isInvalidHost, responseDestination, viaTransport } from './response-des
 export { normalizeAddress, rewriteViaParams, sameAddress, stampReceived } from './via-received.ts';
 export { type TransportCounters, type TransportStatsSnapshot } from './transport-stats.ts';
 export type { TransportEvent, TransportUser } from './transport-user.ts';
+export { type BoundTransport, type MessageSender, requestTransport, responseTransport } from './bound-transport.ts';

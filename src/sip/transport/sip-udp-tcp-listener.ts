@@ -25,7 +25,7 @@ import { DEFAULT_MAX_MESSAGE_BYTES, type ParseOptions, type SipMessage } from '.
 import { SipTransportError } from './errors.ts';
 import { type Destination, type Flow, type FlowAddress, isFlow, type TransportAddress } from './flow.ts';
 import { FlowTable } from './flow-table.ts';
-import { type InboundContext, receiveMessage, refuse } from './inbound.ts';
+import { flowClosed, type InboundContext, receiveMessage, refuse } from './inbound.ts';
 import { isInvalidHost } from './response-destination.ts';
 import { TcpFlow } from './tcp-flow.ts';
 import { TransportStats, type TransportStatsSnapshot } from './transport-stats.ts';
@@ -211,6 +211,7 @@ export class SipUdpTcpListener {
         onClose: (f) => {
           if (this.#udpFlows.get(key) === f) this.#udpFlows.delete(key);
           this.flows.delete(f);
+          flowClosed(this.#inbound, f);
         },
       },
       this.#udp!,
@@ -259,6 +260,7 @@ export class SipUdpTcpListener {
           if (this.#tcpFlows.get(remoteKey) === flow) this.#tcpFlows.delete(remoteKey);
           if (targetKey !== undefined && this.#tcpFlows.get(targetKey) === flow) this.#tcpFlows.delete(targetKey);
           this.flows.delete(flow);
+          flowClosed(this.#inbound, flow);
         },
       },
       socket,

@@ -26,7 +26,7 @@ import { DEFAULT_MAX_MESSAGE_BYTES, type ParseOptions, type SipMessage } from '.
 import { SipTransportError } from './errors.ts';
 import { type Destination, type Flow, type FlowAddress, isFlow } from './flow.ts';
 import { FlowTable } from './flow-table.ts';
-import { type InboundContext, receiveMessage } from './inbound.ts';
+import { flowClosed, type InboundContext, receiveMessage } from './inbound.ts';
 import { TransportStats, type TransportStatsSnapshot } from './transport-stats.ts';
 import type { TransportUser } from './transport-user.ts';
 import { normalizeAddress } from './via-received.ts';
@@ -202,6 +202,7 @@ export class SipWsListener {
         onClose: () => {
           this.#open.delete(flow);
           this.flows.delete(flow);
+          flowClosed(this.#inbound, flow);
         },
       },
       ws,

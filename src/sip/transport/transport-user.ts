@@ -18,4 +18,9 @@ export type TransportEvent =
 /** The narrow interface the transport layer calls. Must not throw (a throw is logged and the message dropped). */
 export interface TransportUser {
   onMessage(event: TransportEvent): void;
+  /**
+   * A flow closed (by the peer, an error, idle expiry or close()): transactions bound to it get a
+   * transport error (RFC 3261 §17.1.4, §17.2.4), registrations through it a 430 (RFC 5626 §5.3).
+   */
+  onFlowClose?(flow: Flow): void;
 }

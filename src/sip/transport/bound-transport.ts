@@ -1,0 +1,55 @@
+/**
+ * Transports bound to one destination, in the shape the transaction layer takes
+ * (`{ reliable, send(message) }`, see `src/sip/transaction/transport.ts`): one per transaction.
+ *
+ * - {@link responseTransport}: for a server transaction. Each response goes where RFC 3261 §18.2.2
+ *   says, computed from its own top Via and the flow the request came on (so a TCP response still
+ *   reaches the client when the connection closed and the Via allows a new one, §18.2.2; a WebSocket
+ *   client whose connection is gone cannot be reached: the send rejects, RFC 7118 §5).
+ * - {@link requestTransport}: for a client transaction. The request and its retransmissions, the ACK
+ *   for a non-2xx and a CANCEL all go to the same destination (RFC 3261 §17.1.1.3, §9.1); after the
+ *   first send the flow used is kept, so they share one connection.
+ *
+ * @module
+ */
+import type { SipMessage } from '../index.ts';
+import { SipTransportError } from './errors.ts';
+import { type Destination, type Flow, isFlow } from './flow.ts';
+import { responseDestination } from './response-destination.ts';
+
+/** Something that sends to a destination: a `SipUdpTcpListener` or a `SipWsListener`. */
+export interface MessageSender {
+  send(message: SipMessage | Uint8Array, destination: Destination): Promise<Flow>;
+}
+
+/** A transport bound to one peer. */
+export interface BoundTransport {
+  readonly reliable: boolean;
+  send(message: SipMessage): Promise<void>;
+}
+
+/** The transport a server transaction answers through (RFC 3261 §18.2.2). */
+export function responseTransport(sender: MessageSender, requestFlow: Flow): BoundTransport {
+  return {
+    reliable: requestFlow.reliable,
+    async send(message: SipMessage): Promise<void> {
+      const destination = message.kind === 'response' ? responseDestination(message, requestFlow) : requestFlow;
+      if (destination === undefined) throw new SipTransportError('TANDEM_ERR_SIP_UNROUTABLE', `no way back to the sender of ${requestFlow.id} (RFC 3261 §18.2.2)`);
+      await sender.send(message, destination);
+    },
+  };
+}
+
+/** The transport a client transaction sends through: one destination, then the flow it resolved to. */
+export function requestTransport(sender: MessageSender, destination: Destination): BoundTransport & { readonly flow: Flow | undefined } {
+  let flow: Flow | undefined = isFlow(destination) ? destination : undefined;
+  return {
+    reliable: isFlow(destination) ? destination.reliable : destination.transport !== 'udp',
+    get flow(): Flow | undefined {
+      return flow;
+    },
+    async send(message: SipMessage): Promise<void> {
+      flow = await sender.send(message, flow !== undefined && !flow.closed ? flow : destination);
+    },
+  };
+}
