@@ -145,6 +145,7 @@ describe('transaction manager: lifecycle and supervision', () => {
     await clock.advance(0);
     expect(manager!.size).toBe(0); // Timer J = Timer K = 0 on a reliable transport
     expect(manager!.tree().children).toEqual([]);
+    expect(clock.pendingTimers).toBe(0); // a Terminated transaction leaves no timer behind
     // a request with the same key now starts a new transaction
     expect(manager!.receiveRequest(request({ method: 'OPTIONS', branch: 'z9hG4bKo1' }), reliable, stu).type).toBe('new');
   });
@@ -183,10 +184,12 @@ describe('transaction manager: lifecycle and supervision', () => {
   });
 
   it('stop() stops every transaction; the manager is a supervisable Child', async () => {
-    const { transport, ctu } = await setup();
+    const { clock, transport, ctu } = await setup();
     const tx = await manager!.sendRequest(request({ branch: 'z9hG4bKstop' }), transport, ctu);
+    expect(clock.pendingTimers).toBeGreaterThan(0); // Timers A and B
     await manager!.stop();
     expect(await tx.terminated).toBe('shutdown');
+    expect(clock.pendingTimers).toBe(0); // stopping clears every timer
     expect(await manager!.exited).toBe('shutdown');
     await expect(manager!.sendRequest(request({ branch: 'z9hG4bKlate' }), transport, ctu)).rejects.toThrow();
     manager = undefined;
