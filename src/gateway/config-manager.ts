@@ -16,7 +16,8 @@ import { basename, dirname, extname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { ConfigError, TandemError } from '../errors.ts';
 import { parseConfigText, substituteEnv } from '../routes/config-load.ts';
-import { validateConfig } from '../routes/config-validate.ts';
+import type { Config } from '../routes/config.ts';
+import { validateConfig, withoutRoute, withoutUpstream, withRoute, withUpstream } from '../routes/config-validate.ts';
 import type { ConfigDocument, ConfigSource, WriteOptions, WriteResult } from './admin/config-source.ts';
 import type { Gateway } from './gateway.ts';
 import type { Logger } from './logger.ts';
@@ -34,9 +35,9 @@ export interface ConfigManagerOptions {
   readonly log: Logger;
 }
 
-/** `"sha256-prefix"` of a document's canonical JSON. */
+/** `"sha256-prefix"` of a document's JSON (documents keep their key order through persistence). */
 export function etagOf(document: ConfigDocument): string {
-  return `"${createHash('sha256').update(canonical(document)).digest('hex').slice(0, 32)}"`;
+  return `"${createHash('sha256').update(JSON.stringify(document)).digest('hex').slice(0, 32)}"`;
 }
 
 function canonical(value: unknown): string {
@@ -160,22 +161,32 @@ export class ConfigManager implements ConfigSource {
         throw new ConfigError('TANDEM_ERR_CONFIG_INVALID', `the body names "${String(item['name'])}", the path "${name}"`, { details: [{ path: 'name', message: `must be "${name}" (the name in the path)` }] });
       }
       let created = false;
-      const result = await this.#write((doc) => {
-        const list = Array.isArray(doc[section]) ? [...(doc[section] as Record<string, unknown>[])] : [];
-        const at = list.findIndex((x) => x['name'] === name);
-        const value = { ...item, name };
-        created = at === -1;
-        if (created) list.push(value);
-        else list[at] = value;
-        return { ...doc, [section]: list };
-      }, options);
+      const value = { ...item, name };
+      const result = await this.#write(
+        (doc) => {
+          const list = Array.isArray(doc[section]) ? [...(doc[section] as Record<string, unknown>[])] : [];
+          const at = list.findIndex((x) => x['name'] === name);
+          created = at === -1;
+          if (created) list.push(value);
+          else list[at] = value;
+          return { ...doc, [section]: list };
+        },
+        options,
+        true,
+        // One item changed: checked and planned in time proportional to the change (the rest is as it was).
+        (config) => {
+          const substituted = substituteEnv(value, this.#env);
+          return section === 'routes' ? withRoute(config, substituted) : withUpstream(config, substituted);
+        },
+      );
       return { ...result, created };
     });
   }
 
   #deleteItem(section: 'routes' | 'upstreams', name: string, options: WriteOptions): Promise<WriteResult> {
     return this.#serial(() =>
-      this.#write((doc) => {
+      this.#write(
+        (doc) => {
         const list = Array.isArray(doc[section]) ? (doc[section] as Record<string, unknown>[]) : [];
         if (!list.some((x) => x['name'] === name)) throw new TandemError('TANDEM_ERR_NOT_FOUND', `no ${section === 'routes' ? 'route' : 'upstream'} named "${name}"`);
         if (section === 'upstreams') {
@@ -187,19 +198,29 @@ export class ConfigManager implements ConfigSource {
           }
         }
         return { ...doc, [section]: list.filter((x) => x['name'] !== name) };
-      }, options),
+        },
+        options,
+        true,
+        (config) => (section === 'routes' ? withoutRoute(config, name) : withoutUpstream(config, name)),
+      ),
     );
   }
 
   /** One change: edit → substitute → validate → plan → (apply → persist → audit). Runs serialised. */
-  async #write(edit: (doc: ConfigDocument) => ConfigDocument, options: WriteOptions, checkEtag = true): Promise<WriteResult> {
+  async #write(
+    edit: (doc: ConfigDocument) => ConfigDocument,
+    options: WriteOptions,
+    checkEtag = true,
+    incremental?: (config: Config) => Config,
+  ): Promise<WriteResult> {
     const source = options.actor.source as ChangeSource;
     try {
       if (checkEtag && options.ifMatch !== undefined && options.ifMatch !== this.#etag && options.ifMatch !== '*') {
         throw new ConfigError('TANDEM_ERR_CONFIG_CONFLICT', `If-Match ${options.ifMatch} does not match the running config (ETag ${this.#etag})`);
       }
-      const document = restoreToken(edit(structuredClone(this.#document)), this.#document);
-      const { config } = validateConfig(substituteEnv(document, this.#env));
+      // Edits build new objects and never change the running document in place.
+      const document = restoreToken(edit(this.#document), this.#document);
+      const config = incremental !== undefined ? incremental(this.#gateway.config) : validateConfig(substituteEnv(document, this.#env)).config;
       if (options.dryRun === true) return { etag: this.#etag, plan: this.#gateway.plan(config), applied: false };
       const plan = await this.#gateway.apply(config);
       const before = this.#document;
@@ -207,10 +228,12 @@ export class ConfigManager implements ConfigSource {
       this.#etag = etagOf(document);
       if (source !== 'file' && source !== 'signal') await this.#persist(document);
       this.#gateway.metrics.configReload(source, 'success');
-      this.#log.info(
-        { audit: true, source, tokenId: options.actor.tokenId, remote: options.actor.remote, etag: this.#etag, plan, changed: !plan.empty, sections: changedSections(before, document) },
-        plan.empty ? 'config unchanged' : 'config changed',
-      );
+      if (this.#log.isLevelEnabled('info')) {
+        this.#log.info(
+          { audit: true, source, tokenId: options.actor.tokenId, remote: options.actor.remote, etag: this.#etag, plan, changed: !plan.empty, sections: changedSections(before, document) },
+          plan.empty ? 'config unchanged' : 'config changed',
+        );
+      }
       return { etag: this.#etag, plan, applied: true };
     } catch (err) {
       if (options.dryRun !== true) this.#gateway.metrics.configReload(source, 'failure');

@@ -380,13 +380,17 @@ export class Gateway {
     if (!sameAdmin(previous.admin, next.admin)) setImmediate(() => void this.#restartAdmin(root, next.admin));
 
     // 6. What was replaced or removed drains in the background.
-    const drains = retiredRoutes.map(({ rt, removed }) => this.#drainRoute(routesSup, rt, removed));
-    for (const u of retiredUpstreams) {
-      const users = retiredRoutes.filter((r) => r.rt.upstream === u).map((r) => drains[retiredRoutes.indexOf(r)]!);
-      const done = Promise.all(users).then(() => this.#retireUpstream(upstreamsSup, u, !this.#upstreams.has(u.upstream.name)));
-      this.#track(done);
+    const drainsOf = new Map<UpstreamRuntime, Promise<void>[]>();
+    for (const { rt, removed } of retiredRoutes) {
+      const drain = this.#drainRoute(routesSup, rt, removed);
+      this.#track(drain);
+      const list = drainsOf.get(rt.upstream);
+      if (list === undefined) drainsOf.set(rt.upstream, [drain]);
+      else list.push(drain);
     }
-    for (const d of drains) this.#track(d);
+    for (const u of retiredUpstreams) {
+      this.#track(Promise.all(drainsOf.get(u) ?? []).then(() => this.#retireUpstream(upstreamsSup, u, !this.#upstreams.has(u.upstream.name))));
+    }
     this.#log.info({ component: 'gateway', decision: 'reload', generation, plan }, 'config applied');
     return plan;
   }

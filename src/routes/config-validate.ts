@@ -16,7 +16,7 @@ import type {
   Target,
   Upstream,
 } from './config.ts';
-import { ConfigSchema, type ConfigInput, type MatchInput, type RouteInput, type UpstreamInput } from './schema.ts';
+import { ConfigSchema, RouteSchema, UpstreamSchema, type ConfigInput, type MatchInput, type RouteInput, type UpstreamInput } from './schema.ts';
 
 const ajv = new Ajv({ allErrors: true, verbose: true, useDefaults: true, strict: false, coerceTypes: false });
 const validateSchema = ajv.compile<ConfigInput>(ConfigSchema);
@@ -291,8 +291,7 @@ interface RouteContext {
   readonly defaultDrainMs: number;
 }
 
-function resolveRoute(r: RouteInput, order: number, ctx: RouteContext, problems: ErrorDetail[], warnings: ConfigWarning[]): Route {
-  const path = `routes[${order}]`;
+function resolveRoute(r: RouteInput, order: number, ctx: RouteContext, problems: ErrorDetail[], warnings: ConfigWarning[], path = `routes[${order}]`): Route {
   const listeners = r.listener === undefined ? [...ctx.httpListeners] : Array.isArray(r.listener) ? r.listener : [r.listener];
   listeners.forEach((name, i) => {
     if (!ctx.listenerNames.has(name)) {
@@ -359,4 +358,96 @@ function resolvePathMatch(m: MatchInput, path: string, problems: ErrorDetail[]):
   const prefix = m.pathPrefix ?? '/';
   if (/[*:]/.test(prefix)) problems.push({ path: `${path}.pathPrefix`, message: 'a prefix is literal: no : parameters or * wildcards' });
   return { kind: 'prefix', prefix: prefix.length > 1 && prefix.endsWith('/') ? prefix.slice(0, -1) : prefix };
+}
+
+const validateRouteSchema = ajv.compile<RouteInput>(RouteSchema);
+const validateUpstreamSchema = ajv.compile<UpstreamInput>(UpstreamSchema);
+
+/** Schema problems of one item, with paths relative to the whole document (`routes[3].match`). */
+function itemProblems(errors: readonly ErrorObject[], at: string): ErrorDetail[] {
+  return schemaProblems(errors).map((d) => ({ path: d.path === '(root)' ? at : d.path.startsWith('[') ? `${at}${d.path}` : `${at}.${d.path}`, message: d.message }));
+}
+
+function throwProblems(problems: ErrorDetail[]): never {
+  if (problems.every((p) => REFERENCE.test(p.message))) {
+    throw new ConfigError('TANDEM_ERR_CONFIG_REFERENCE', `invalid config: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, { details: problems });
+  }
+  throw invalid(problems);
+}
+
+/**
+ * The running config with one route created or replaced, checked exactly as {@link validateConfig}
+ * would check the whole document with that change (schema, references, rules), but in time proportional
+ * to the change: the other routes are the same objects, so planning the change is cheap too. `input`
+ * has had its `${env:…}` references substituted.
+ *
+ * @throws {ConfigError} `TANDEM_ERR_CONFIG_INVALID` / `TANDEM_ERR_CONFIG_REFERENCE` with paths.
+ */
+export function withRoute(config: Config, input: unknown): Config {
+  const at = config.routes.findIndex((r) => r.name === (input as { name?: unknown })?.name);
+  const index = at === -1 ? config.routes.length : at;
+  const path = `routes[${index}]`;
+  const route = structuredClone(input);
+  if (!validateRouteSchema(route)) throwProblems(itemProblems(validateRouteSchema.errors ?? [], path));
+  const problems: ErrorDetail[] = [];
+  const order = at === -1 ? config.routes.reduce((max, r) => Math.max(max, r.order), -1) + 1 : config.routes[at]!.order;
+  const resolved = resolveRoute(
+    route,
+    order,
+    {
+      listenerNames: new Set(config.listeners.map((l) => l.name)),
+      httpListeners: config.listeners.filter((l) => l.protocol === 'http').map((l) => l.name),
+      upstreamNames: new Set(config.upstreams.map((u) => u.name)),
+      defaultBody: config.limits.bodyBytes,
+      defaultDrainMs: config.shutdown.drainMs,
+    },
+    problems,
+    [],
+    path,
+  );
+  if (problems.length > 0) throwProblems(problems);
+  if (route.match.sip !== undefined) return { ...config, routes: config.routes.filter((r) => r.name !== resolved.name) };
+  const routes = [...config.routes];
+  if (at === -1) routes.push(resolved);
+  else routes[at] = resolved;
+  return { ...config, routes };
+}
+
+/** The running config without route `name` (the other routes keep their objects). */
+export function withoutRoute(config: Config, name: string): Config {
+  return { ...config, routes: config.routes.filter((r) => r.name !== name) };
+}
+
+/**
+ * The running config with one upstream created or replaced, checked as {@link validateConfig} would.
+ *
+ * @throws {ConfigError} `TANDEM_ERR_CONFIG_INVALID` with paths.
+ */
+export function withUpstream(config: Config, input: unknown): Config {
+  const at = config.upstreams.findIndex((u) => u.name === (input as { name?: unknown })?.name);
+  const path = `upstreams[${at === -1 ? config.upstreams.length : at}]`;
+  const upstream = structuredClone(input);
+  if (!validateUpstreamSchema(upstream)) throwProblems(itemProblems(validateUpstreamSchema.errors ?? [], path));
+  const problems: ErrorDetail[] = [];
+  const resolved = resolveUpstream(upstream, path, problems, []);
+  if (problems.length > 0) throwProblems(problems);
+  const upstreams = [...config.upstreams];
+  if (at === -1) upstreams.push(resolved);
+  else upstreams[at] = resolved;
+  return { ...config, upstreams };
+}
+
+/**
+ * The running config without upstream `name`.
+ *
+ * @throws {ConfigError} `TANDEM_ERR_CONFIG_REFERENCE` when a route still uses it.
+ */
+export function withoutUpstream(config: Config, name: string): Config {
+  const users = config.routes.filter((r) => r.upstream === name);
+  if (users.length > 0) {
+    throw new ConfigError('TANDEM_ERR_CONFIG_REFERENCE', `upstream "${name}" is still used by route${users.length > 1 ? 's' : ''} ${users.map((u) => `"${u.name}"`).join(', ')}`, {
+      details: users.map((u) => ({ path: `routes[${config.routes.indexOf(u)}].upstream`, message: `uses upstream "${name}"` })),
+    });
+  }
+  return { ...config, upstreams: config.upstreams.filter((u) => u.name !== name) };
 }

@@ -38,21 +38,29 @@ interface Candidate<T> {
   readonly rank: readonly number[];
 }
 
-/** The routes of one host pattern; each router pattern's store holds its ranked candidates. */
-interface HostGroup {
-  readonly router: Router.Instance<Router.HTTPVersion.V1>;
+/**
+ * The routes of one host pattern, by kind of path match. Literal paths and prefixes are plain Map
+ * lookups (a prefix lookup walks the request path's segment ancestors, longest first), so compiling a
+ * table is linear in the number of routes; only paths with parameters or a wildcard go through a
+ * find-my-way router. Each list holds its candidates ranked (conditions first, then config order).
+ */
+interface HostGroup<T> {
+  readonly exact: ReadonlyMap<string, readonly Candidate<T>[]>;
+  readonly router: Router.Instance<Router.HTTPVersion.V1> | undefined;
+  readonly prefixes: ReadonlyMap<string, readonly Candidate<T>[]>;
 }
 
 type Store<T> = readonly Candidate<T>[];
 
 const NOOP = (): void => {};
+const NO_PARAMS: Readonly<Record<string, string | undefined>> = Object.freeze({});
 /** Routes register under one method; methods are conditions of the candidates. */
 const LOOKUP_METHOD = 'GET';
 
 export class RouteTable<T> {
-  readonly #exact = new Map<string, HostGroup>();
-  readonly #wildcards: { readonly suffix: string; readonly group: HostGroup }[] = [];
-  readonly #any: HostGroup | undefined;
+  readonly #exact = new Map<string, HostGroup<T>>();
+  readonly #wildcards: { readonly suffix: string; readonly group: HostGroup<T> }[] = [];
+  readonly #any: HostGroup<T> | undefined;
   /** Every route of this table, in config order. */
   readonly routes: readonly Route[];
 
@@ -71,7 +79,7 @@ export class RouteTable<T> {
         byHost.set(host, list);
       }
     }
-    let any: HostGroup | undefined;
+    let any: HostGroup<T> | undefined;
     for (const [host, list] of byHost) {
       const group = compileGroup(list);
       if (host === '*') any = group;
@@ -105,13 +113,39 @@ export class RouteTable<T> {
   }
 }
 
-function findIn<T>(group: HostGroup, req: RouteRequest): RouteHit<T> | undefined {
-  const found = group.router.find(LOOKUP_METHOD, req.path);
-  if (found === null) return undefined;
-  const candidates = found.store as Store<T>;
+function findIn<T>(group: HostGroup<T>, req: RouteRequest): RouteHit<T> | undefined {
+  const path = req.path;
+  const exact = group.exact.get(path);
+  if (exact !== undefined) {
+    const hit = firstHolding(exact, req, NO_PARAMS);
+    if (hit !== undefined) return hit;
+  }
+  if (group.router !== undefined) {
+    const found = group.router.find(LOOKUP_METHOD, path);
+    if (found !== null) {
+      const hit = firstHolding(found.store as Store<T>, req, found.params);
+      if (hit !== undefined) return hit;
+    }
+  }
+  if (group.prefixes.size === 0) return undefined;
+  // Segment ancestors, longest first: /a/b/c, /a/b, /a, / (a trailing slash belongs to its prefix).
+  let key = path.length > 1 && path.charCodeAt(path.length - 1) === 47 ? path.slice(0, -1) : path;
+  for (;;) {
+    const list = group.prefixes.get(key);
+    if (list !== undefined) {
+      const hit = firstHolding(list, req, NO_PARAMS);
+      if (hit !== undefined) return hit;
+    }
+    if (key === '/') return undefined;
+    const cut = key.lastIndexOf('/');
+    key = cut <= 0 ? '/' : key.slice(0, cut);
+  }
+}
+
+function firstHolding<T>(candidates: Store<T>, req: RouteRequest, params: Readonly<Record<string, string | undefined>>): RouteHit<T> | undefined {
   for (let i = 0; i < candidates.length; i++) {
     const c = candidates[i]!;
-    if (conditionsHold(c.route, req)) return { route: c.route, value: c.value, params: found.params };
+    if (conditionsHold(c.route, req)) return { route: c.route, value: c.value, params };
   }
   return undefined;
 }
@@ -148,30 +182,9 @@ function stripPort(host: string): string {
   return colon === -1 ? host : host.slice(0, colon);
 }
 
-/** The router patterns a route registers. */
-function patternsOf(route: Route): string[] {
-  const p = route.match.path;
-  if (p.kind === 'exact') return [p.path];
-  return p.prefix === '/' ? ['/', '/*'] : [p.prefix, `${p.prefix}/*`];
-}
-
-/** The literal part of a pattern before its first parameter or wildcard. */
-function leadOf(pattern: string): string {
-  const cut = pattern.search(/[:*]/);
-  return cut === -1 ? pattern : pattern.slice(0, cut);
-}
-
-/** Does prefix route `prefix` cover every path the pattern can match? Segment-wise. */
-function covers(prefix: string, lead: string): boolean {
-  return prefix === '/' || lead === prefix || lead.startsWith(`${prefix}/`);
-}
-
 function rankOf(route: Route): number[] {
-  const p = route.match.path;
-  const pathRank = p.kind === 'exact' ? (/[:*]/.test(p.path) ? 1 : 0) : 2;
-  const length = p.kind === 'exact' ? p.path.length : p.prefix.length;
   const conditions = route.match.methods.length > 0 || route.match.headers.length > 0 ? 0 : 1;
-  return [pathRank, -length, conditions, route.order];
+  return [conditions, route.order];
 }
 
 function compareRank(a: readonly number[], b: readonly number[]): number {
@@ -182,31 +195,30 @@ function compareRank(a: readonly number[], b: readonly number[]): number {
   return 0;
 }
 
-function compileGroup<T>(entries: readonly { route: Route; value: T }[]): HostGroup {
-  const router = Router({ ignoreTrailingSlash: false, caseSensitive: true, maxParamLength: 500 });
-  const own = new Map<string, Candidate<T>[]>();
-  const prefixes: Candidate<T>[] = [];
+function add<T>(map: Map<string, Candidate<T>[]>, key: string, c: Candidate<T>): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [c]);
+  else list.push(c);
+}
+
+function compileGroup<T>(entries: readonly { route: Route; value: T }[]): HostGroup<T> {
+  const exact = new Map<string, Candidate<T>[]>();
+  const patterns = new Map<string, Candidate<T>[]>();
+  const prefixes = new Map<string, Candidate<T>[]>();
   for (const { route, value } of entries) {
     const candidate: Candidate<T> = { route, value, rank: rankOf(route) };
-    if (route.match.path.kind === 'prefix') prefixes.push(candidate);
-    for (const pattern of patternsOf(route)) {
-      const list = own.get(pattern) ?? [];
-      list.push(candidate);
-      own.set(pattern, list);
-    }
+    const p = route.match.path;
+    if (p.kind === 'prefix') add(prefixes, p.prefix, candidate);
+    else if (/[:*]/.test(p.path)) add(patterns, p.path, candidate);
+    else add(exact, p.path, candidate);
   }
-  for (const [pattern, list] of own) {
-    // A path that reaches this pattern may still belong to a shorter prefix route whose conditions hold
-    // where this pattern's routes' do not: those prefix routes are fallbacks, ranked after.
-    const lead = leadOf(pattern);
-    const all = new Set(list);
-    for (const p of prefixes) {
-      if (p.route.match.path.kind === 'prefix' && covers(p.route.match.path.prefix, lead)) all.add(p);
-    }
-    const store: Store<T> = [...all].sort((a, b) => compareRank(a.rank, b.rank));
-    router.on(LOOKUP_METHOD, pattern, NOOP, store);
+  for (const map of [exact, patterns, prefixes]) for (const list of map.values()) list.sort((a, b) => compareRank(a.rank, b.rank));
+  let router: Router.Instance<Router.HTTPVersion.V1> | undefined;
+  if (patterns.size > 0) {
+    router = Router({ ignoreTrailingSlash: false, caseSensitive: true, maxParamLength: 500 });
+    for (const [pattern, list] of patterns) router.on(LOOKUP_METHOD, pattern, NOOP, list);
   }
-  return { router };
+  return { exact, router, prefixes };
 }
 
 /**
