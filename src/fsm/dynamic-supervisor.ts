@@ -132,6 +132,12 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
   readonly #clock: Clock;
   readonly #intensity: RestartIntensity;
   readonly #children = new Set<DynamicRecord<A, C>>();
+  /**
+   * The children by their current handle, for an O(1) `terminateChild`: holds `handle → record`
+   * exactly while `record` is in `#children` and `record.handle === handle` — set where a start
+   * assigns the handle, deleted wherever the handle is cleared.
+   */
+  readonly #byHandle = new Map<C, DynamicRecord<A, C>>();
   /** Children being stopped by `terminateChild` (already forgotten): shutdown waits for them, kill kills them. */
   readonly #stopping = new Set<C>();
   /** Starts and restarts in progress: shutdown waits for them (a start that resolves late is killed and awaited). */
@@ -159,20 +165,19 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
   }
 
   async terminateChild(child: C): Promise<boolean> {
-    for (const record of this.#children) {
-      if (record.handle !== child) continue;
-      this.#children.delete(record);
-      record.handle = null;
-      record.status = 'stopped';
-      this.#stopping.add(child);
-      try {
-        await shutdownChild(child, this.#policy.shutdown, this.#clock);
-      } finally {
-        this.#stopping.delete(child);
-      }
-      return true;
+    const record = this.#byHandle.get(child);
+    if (record === undefined) return false;
+    this.#byHandle.delete(child);
+    this.#children.delete(record);
+    record.handle = null;
+    record.status = 'stopped';
+    this.#stopping.add(child);
+    try {
+      await shutdownChild(child, this.#policy.shutdown, this.#clock);
+    } finally {
+      this.#stopping.delete(child);
     }
-    return false;
+    return true;
   }
 
   countChildren(): number {
@@ -229,6 +234,7 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
     if (this.#status === 'exited') return;
     const records = [...this.#children];
     this.#children.clear();
+    this.#byHandle.clear();
     for (const record of records) {
       const handle = record.handle;
       record.handle = null;
@@ -272,6 +278,7 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
     record.handle = child;
     record.status = 'running';
     this.#children.add(record);
+    this.#byHandle.set(child, record);
     void exitOf(child)
       .then((reason) => this.#childExited(record, child, reason))
       .catch((error: unknown) => this.#crash(error));
@@ -280,6 +287,7 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
 
   async #childExited(record: DynamicRecord<A, C>, handle: C, reason: ExitReason): Promise<void> {
     if (this.#status !== 'running' || record.handle !== handle) return;
+    this.#byHandle.delete(handle);
     record.handle = null;
     record.status = 'stopped';
     if (!shouldRestart(this.#policy.restart, reason)) {
@@ -314,6 +322,7 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
     if (this.#status !== 'running') return;
     this.#status = 'stopping';
     const records = [...this.#children];
+    this.#byHandle.clear();
     await Promise.all([
       ...records.map((record) => {
         const handle = record.handle;

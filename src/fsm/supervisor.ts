@@ -151,7 +151,14 @@ class Supervisor implements SupervisorRef {
   readonly #flags: ResolvedFlags;
   readonly #clock: Clock;
   readonly #intensity: RestartIntensity;
-  #children: ChildRecord[] = [];
+  /**
+   * The children by id, in start order: a Map iterates in insertion order and children are only
+   * ever added at the end (initial start, startChild; one deleted and started again goes to the end,
+   * as in OTP), so the Map is both the ordered child list — one_for_all, rest_for_one and
+   * reverse-order stop depend on it — and an O(1) index by id for startChild's duplicate check,
+   * terminateChild, restartChild and deleteChild.
+   */
+  readonly #children = new Map<string, ChildRecord>();
   /** Children being stopped by their shutdown policy (their record no longer holds them): `kill()` kills them too. */
   readonly #stopping = new Set<Child>();
   #ops: Promise<void> = Promise.resolve();
@@ -180,7 +187,7 @@ class Supervisor implements SupervisorRef {
           await this.#shutdown('shutdown');
           throw error;
         }
-        this.#children.push(record);
+        this.#children.set(spec.id, record);
       }
       if (this.#status === 'starting') this.#status = 'running';
     });
@@ -190,10 +197,10 @@ class Supervisor implements SupervisorRef {
     return this.#enqueue(async () => {
       this.#assertRunning();
       const resolved = resolveChildSpec(spec, this.#flags.autoShutdown);
-      if (this.#find(resolved.id) !== undefined) throw new DuplicateChildError(`Supervisor "${this.name}" already has a child "${resolved.id}"`);
+      if (this.#children.has(resolved.id)) throw new DuplicateChildError(`Supervisor "${this.name}" already has a child "${resolved.id}"`);
       const record = new ChildRecord(resolved);
       const handle = await this.#startRecord(record);
-      this.#children.push(record);
+      this.#children.set(resolved.id, record);
       return handle as C;
     });
   }
@@ -226,7 +233,7 @@ class Supervisor implements SupervisorRef {
   }
 
   whichChildren(): ChildInfo[] {
-    return this.#children.map(info);
+    return Array.from(this.#children.values(), info);
   }
 
   tree(): SupervisorTree {
@@ -239,7 +246,7 @@ class Supervisor implements SupervisorRef {
       intensity: this.#flags.intensity,
       periodMs: this.#flags.periodMs,
       recentRestarts: this.#intensity.count(this.#clock.now()),
-      children: this.#children.map((c) => ({ ...info(c), detail: c.handle?.describe?.() ?? null })),
+      children: Array.from(this.#children.values(), (c) => ({ ...info(c), detail: c.handle?.describe?.() ?? null })),
     };
   }
 
@@ -295,7 +302,7 @@ class Supervisor implements SupervisorRef {
    */
   #killAll(reason: ExitReason): void {
     if (this.#status === 'exited') return;
-    for (const record of [...this.#children].reverse()) {
+    for (const record of [...this.#children.values()].reverse()) {
       const handle = record.handle;
       record.handle = null;
       record.status = 'stopped';
@@ -310,19 +317,19 @@ class Supervisor implements SupervisorRef {
     if (this.#status !== 'running') throw new SupervisorNotRunningError(`Supervisor "${this.name}" is ${this.#status}`);
   }
 
-  #find(id: string): ChildRecord | undefined {
-    return this.#children.find((c) => c.spec.id === id);
-  }
-
   #get(id: string): ChildRecord {
-    const record = this.#find(id);
+    const record = this.#children.get(id);
     if (record === undefined) throw new NoChildError(`Supervisor "${this.name}" has no child "${id}"`);
     return record;
   }
 
+  /** Forgets `record` if it is still a child (not one replaced since under the same id). */
   #remove(record: ChildRecord): void {
-    const i = this.#children.indexOf(record);
-    if (i >= 0) this.#children.splice(i, 1);
+    if (this.#isChild(record)) this.#children.delete(record.spec.id);
+  }
+
+  #isChild(record: ChildRecord): boolean {
+    return this.#children.get(record.spec.id) === record;
   }
 
   /** Starts one child and monitors it. @throws {ChildStartError} */
@@ -384,7 +391,10 @@ class Supervisor implements SupervisorRef {
   #autoShutdownDue(): boolean {
     const mode = this.#flags.autoShutdown;
     if (mode === 'any_significant') return true;
-    if (mode === 'all_significant') return !this.#children.some((c) => c.spec.significant && c.status !== 'stopped');
+    if (mode === 'all_significant') {
+      for (const c of this.#children.values()) if (c.spec.significant && c.status !== 'stopped') return false;
+      return true;
+    }
     return false;
   }
 
@@ -409,8 +419,8 @@ class Supervisor implements SupervisorRef {
     if (strategy === 'one_for_one') {
       toStart = [record];
     } else {
-      const from = strategy === 'one_for_all' ? 0 : this.#children.indexOf(record);
-      const affected = this.#children.slice(from);
+      const children = [...this.#children.values()];
+      const affected = strategy === 'one_for_all' ? children : children.slice(children.indexOf(record));
       await this.#terminateAll(affected.filter((c) => c !== record).reverse());
       for (const c of affected) if (c !== record && c.spec.restart === 'temporary') this.#remove(c);
       toStart = affected.filter((c) => c === record || c.spec.restart !== 'temporary');
@@ -429,7 +439,7 @@ class Supervisor implements SupervisorRef {
         for (const sibling of toStart.slice(i + 1)) sibling.status = 'stopped';
         c.status = 'restarting';
         this.#background(async () => {
-          if (this.#status === 'running' && c.status === 'restarting' && this.#children.includes(c)) await this.#restart(c, { error });
+          if (this.#status === 'running' && c.status === 'restarting' && this.#isChild(c)) await this.#restart(c, { error });
         });
         return;
       }
@@ -440,7 +450,7 @@ class Supervisor implements SupervisorRef {
   async #shutdown(reason: ExitReason): Promise<void> {
     if (this.#status === 'exited' || this.#status === 'stopping') return;
     this.#status = 'stopping';
-    await this.#terminateAll([...this.#children].reverse());
+    await this.#terminateAll([...this.#children.values()].reverse());
     this.#exit(reason);
   }
 
