@@ -29,7 +29,7 @@ import { createLogger } from '../../src/gateway/logger.ts';
 import type { Config, Route } from '../../src/routes/config.ts';
 import { diffConfig } from '../../src/routes/config-diff.ts';
 import { substituteEnv } from '../../src/routes/config-load.ts';
-import { validateConfig } from '../../src/routes/config-validate.ts';
+import { validateConfig, withRoute } from '../../src/routes/config-validate.ts';
 import { RouteTable } from '../../src/routes/route-table.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -554,7 +554,16 @@ async function partsTwoToFour(a: Backend, b: Backend): Promise<void> {
     const values = new Map(newConfig.routes.map((r) => [r.name, { name: r.name }]));
     const table = await timeN(RUNS, () => new RouteTable(newConfig.routes.filter((r: Route) => r.listeners.includes('web')).map((route) => ({ route, value: values.get(route.name)! }))));
     const etag = await timeN(RUNS, () => etagOf(changedDoc));
-    const core = subst.p50 + validate.p50 + diff.p50 + table.p50;
+    // What PUT /routes/{name} runs: the one route checked against the running config (withRoute), the
+    // plan of a config whose other routes are the same objects, and the table rebuild.
+    const newRouteDoc = { ...oneRoute(k, RUNS + 1), name: `r${k}` };
+    let incConfig: Config = oldConfig;
+    const incValidate = await timeN(RUNS, () => {
+      incConfig = withRoute(oldConfig, substituteEnv(newRouteDoc, env) as Record<string, unknown>);
+    });
+    const incDiff = await timeN(RUNS, () => diffConfig(oldConfig, incConfig));
+    if (diffConfig(oldConfig, incConfig).routes.changed.length !== 1) throw new Error('withRoute: expected 1 changed route');
+    const core = incValidate.p50 + incDiff.p50 + table.p50;
     const met = core < TARGET_ONE_CHANGE_MS;
     const accounted = clone.p50 + core + etag.p50;
     results['part2'] = {
@@ -562,7 +571,7 @@ async function partsTwoToFour(a: Backend, b: Backend): Promise<void> {
       putRouteMs: e,
       drainAfterMs: stats(drains),
       maxEventLoopStallMs: stallMs,
-      piecesMs: { structuredClone: clone, substituteEnv: subst, validateConfig: validate, diffConfig: diff, routeTable: table, etagOf: etag },
+      piecesMs: { structuredClone: clone, substituteEnv: subst, validateConfig: validate, diffConfig: diff, routeTable: table, etagOf: etag, withRoute: incValidate, diffIncremental: incDiff },
       validationDiffSwapP50Ms: core,
       targetMs: TARGET_ONE_CHANGE_MS,
       met,
@@ -570,15 +579,17 @@ async function partsTwoToFour(a: Backend, b: Backend): Promise<void> {
     if (e.n < RUNS) notes.push(`part 2 measured ${e.n} of ${RUNS} changes (time budget ${PART2_BUDGET_S} s: each change took ~${ms(e.p50)} ms)`);
     say(`   mgr.putRoute end to end: p50 ${ms(e.p50)} ms, p99 ${ms(e.p99)}, max ${ms(e.max)} (${e.n} runs); longest event-loop stall ${ms(stallMs)} ms`);
     say(`   pieces (p50 / p99, ms): structuredClone ${ms(clone.p50)}/${ms(clone.p99)}, substituteEnv ${ms(subst.p50)}/${ms(subst.p99)}, validateConfig ${ms(validate.p50)}/${ms(validate.p99)}, diffConfig ${ms(diff.p50)}/${ms(diff.p99)}, new RouteTable ${ms(table.p50)}/${ms(table.p99)} (n=${table.n}), etagOf ${ms(etag.p50)}/${ms(etag.p99)}`);
-    say(`   validation + diff + router swap (p50 sum): ${ms(core)} ms → target < ${TARGET_ONE_CHANGE_MS} ms ${met ? 'MET' : 'MISSED'}`);
+    say(`   one route's path (withRoute ${ms(incValidate.p50)} + diff ${ms(incDiff.p50)} + router swap ${ms(table.p50)}), p50 sum: ${ms(core)} ms → target < ${TARGET_ONE_CHANGE_MS} ms ${met ? 'MET' : 'MISSED'}`);
     say(`   measured pieces of one putRoute (clone, substitute, validate, diff, table, etag): ~${ms(accounted)} ms of ${ms(e.p50)} ms`);
     const sec = `2 one of ${ROUTES / 1000}k`;
     row({ section: sec, figure: `mgr.putRoute end to end p50 / p99 (n=${e.n})`, value: `${ms(e.p50)} / ${ms(e.p99)} ms` });
-    row({ section: sec, figure: '  validateConfig(substituteEnv(doc)) p50', value: `${ms(subst.p50 + validate.p50)} ms`, note: `substituteEnv ${ms(subst.p50)} + validateConfig ${ms(validate.p50)}` });
-    row({ section: sec, figure: '  diffConfig(old, new) p50', value: `${ms(diff.p50)} ms` });
+    row({ section: sec, figure: '  withRoute(config, route) p50 (one route checked)', value: `${ms(incValidate.p50)} ms` });
+    row({ section: sec, figure: '  diffConfig of that change p50', value: `${ms(incDiff.p50)} ms` });
+    row({ section: sec, figure: '  whole document: validateConfig(substituteEnv) p50', value: `${ms(subst.p50 + validate.p50)} ms`, note: `PUT /config, SIGHUP, file edits; substituteEnv ${ms(subst.p50)} + validateConfig ${ms(validate.p50)}` });
+    row({ section: sec, figure: '  whole document: diffConfig(old, new) p50', value: `${ms(diff.p50)} ms` });
     row({ section: sec, figure: `  new RouteTable(${ROUTES} routes) p50 (n=${table.n})`, value: `${ms(table.p50)} ms` });
     row({ section: sec, figure: '  structuredClone(doc) / etagOf(doc) p50', value: `${ms(clone.p50)} / ${ms(etag.p50)} ms` });
-    row({ section: sec, figure: 'validation + diff + router swap (p50 sum)', value: `${ms(core)} ms`, target: `< ${TARGET_ONE_CHANGE_MS} ms`, verdict: met ? 'MET' : 'MISSED' });
+    row({ section: sec, figure: 'one route: validation + diff + router swap (p50 sum)', value: `${ms(core)} ms`, target: `< ${TARGET_ONE_CHANGE_MS} ms`, verdict: met ? 'MET' : 'MISSED' });
     row({ section: sec, figure: 'longest event-loop stall during a putRoute', value: `${ms(stallMs)} ms` });
 
     if (PROFILE && remainingS() > 60) {
