@@ -12,7 +12,7 @@
  */
 import type { Logger } from 'pino';
 import { errorResponseBytes, type ParseError, parseMessage, type ParseOptions } from '../index.ts';
-import type { Flow } from './flow.ts';
+import type { Flow, TransportName } from './flow.ts';
 import type { TransportCounters } from './transport-stats.ts';
 import type { TransportUser } from './transport-user.ts';
 import { stampReceived } from './via-received.ts';
@@ -21,18 +21,29 @@ export interface InboundContext {
   readonly user: TransportUser;
   readonly logger: Logger;
   readonly parseOptions: ParseOptions | undefined;
-  counters(flow: Flow): TransportCounters;
+  counters(transport: TransportName): TransportCounters;
 }
 
-/** Handles one message's bytes (a datagram, a WebSocket message, or a frame cut by the stream framer). */
-export function receiveMessage(context: InboundContext, bytes: Uint8Array, flow: Flow): void {
+/** A flow, or how to get it: UDP makes its flow only for input worth one (not for dropped garbage). */
+export type FlowSource = Flow | { readonly transport: TransportName; get(): Flow };
+
+function flowOf(source: FlowSource): Flow {
+  return 'get' in source ? source.get() : source;
+}
+
+/**
+ * Handles one message's bytes (a datagram, a WebSocket message, or a frame cut by the stream framer).
+ * Returns what became of it.
+ */
+export function receiveMessage(context: InboundContext, bytes: Uint8Array, source: FlowSource): 'delivered' | 'rejected' | 'dropped' {
   const result = parseMessage(bytes, context.parseOptions);
   if (!result.ok) {
-    void refuse(context, result.error, flow);
-    return;
+    const answerable = result.error.canRespond && result.error.partial !== undefined;
+    void refuse(context, result.error, source);
+    return answerable ? 'rejected' : 'dropped';
   }
-  const counters = context.counters(flow);
-  counters.received++;
+  context.counters(source.transport).received++;
+  const flow = flowOf(source);
   const message = result.message;
   try {
     if (message.kind === 'request') {
@@ -44,6 +55,7 @@ export function receiveMessage(context: InboundContext, bytes: Uint8Array, flow:
   } catch (error) {
     context.logger.error({ err: error, flow: flow.id }, 'SIP transport user threw; message dropped');
   }
+  return 'delivered';
 }
 
 /** Tells the transport user a flow closed; a throw is logged, never propagated. */
@@ -59,15 +71,16 @@ export function flowClosed(context: InboundContext, flow: Flow): void {
  * Counts a malformed message and answers it when it can be answered (RFC 3261 §8.2.6.2); resolves
  * when the answer was written (or dropped). Never rejects.
  */
-export async function refuse(context: InboundContext, error: ParseError, flow: Flow): Promise<void> {
-  const counters = context.counters(flow);
+export async function refuse(context: InboundContext, error: ParseError, source: FlowSource): Promise<void> {
+  const counters = context.counters(source.transport);
   counters.malformed++;
   if (!error.canRespond || error.partial === undefined) {
     counters.dropped++;
-    context.logger.debug({ flow: flow.id, reason: error.reason }, 'malformed SIP message dropped');
+    context.logger.debug({ transport: source.transport, reason: error.reason }, 'malformed SIP message dropped');
     return;
   }
   counters.rejected++;
+  const flow = flowOf(source);
   context.logger.debug({ flow: flow.id, status: error.status, reason: error.reason }, 'malformed SIP request refused');
   try {
     await flow.send(errorResponseBytes(error.partial, error.status, error.reason));

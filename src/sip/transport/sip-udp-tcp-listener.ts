@@ -86,7 +86,7 @@ export class SipUdpTcpListener {
       user: options.user,
       logger: this.#logger,
       parseOptions: options.parseOptions,
-      counters: (flow) => this.#stats.of(flow.transport),
+      counters: (transport) => this.#stats.of(transport),
     };
   }
 
@@ -188,12 +188,19 @@ export class SipUdpTcpListener {
 
   #datagram(bytes: Buffer, address: string, port: number): void {
     if (this.#state !== 'listening') return;
-    const flow = this.#udpFlow(normalizeAddress(address), port);
-    flow.lastActivity = performance.now();
     // RFC 3261 §7.5 allows CRLFs before a message; a datagram of only CRLFs is a keepalive some UAs
     // send over UDP: nothing to answer (RFC 5626 uses STUN on UDP).
     if (onlyCrlf(bytes)) return;
-    receiveMessage(this.#inbound, bytes, flow);
+    // The flow is made only when the datagram is delivered or answered: garbage from many source
+    // addresses must not fill the flow table.
+    receiveMessage(this.#inbound, bytes, {
+      transport: 'udp',
+      get: () => {
+        const flow = this.#udpFlow(normalizeAddress(address), port);
+        flow.lastActivity = performance.now();
+        return flow;
+      },
+    });
   }
 
   #udpFlow(address: string, port: number): UdpFlow {
@@ -279,6 +286,7 @@ export class SipUdpTcpListener {
   #stream(flow: TcpFlow, chunk: Buffer): void {
     if (flow.closed) return;
     for (const event of flow.framer.push(chunk)) {
+      if (flow.closed) return;
       switch (event.type) {
         case 'message':
           receiveMessage(this.#inbound, event.bytes, flow);

@@ -81,7 +81,7 @@ export class SipWsListener {
       user: options.user,
       logger: this.#logger,
       parseOptions: options.parseOptions,
-      counters: (flow) => this.#stats.of(flow.transport),
+      counters: (transport) => this.#stats.of(transport),
     };
     this.#wss = new WebSocketServer({
       noServer: true,
