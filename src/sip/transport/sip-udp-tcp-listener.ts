@@ -13,6 +13,10 @@
  * TCP over an open connection to that address when there is one (accepted or opened), otherwise a new
  * connection, refused after `connectTimeoutMs`.
  *
+ * Not done here, because it changes the Via: RFC 3261 §18.1.1's rule that a request within 200 bytes
+ * of the path MTU (or over 1300 bytes when the MTU is unknown) MUST go over a congestion-controlled
+ * transport. The proxy core picks `tcp` for such requests before it writes its Via.
+ *
  * Port 0 binds TCP first, then UDP on the port TCP got (retrying with a fresh port when UDP's is taken).
  *
  * @module
