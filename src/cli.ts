@@ -1,10 +1,12 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 /**
  * The `tandem` command (CONTRACT.md):
  * - `tandem start [--config FILE]`: run the gateway. FILE defaults to `$TANDEM_CONFIG`, else
  *   `config/tandem.yaml`. An invalid config prints every problem with its path and exits 2 before anything
  *   listens. SIGTERM/SIGINT drain and stop (`shutdown.drainMs`).
  * - `tandem validate FILE`: the same checks without listening; exit 0 (valid) or 2 (invalid).
+ *
+ * The shebang passes Tandem's V8 flags (src/node-flags.ts; keep the two in step).
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';

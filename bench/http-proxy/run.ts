@@ -17,6 +17,7 @@
  *
  * Everything listens on and is loaded through 127.0.0.1 only; every load run is bounded in time.
  */
+import { NODE_FLAGS } from '../../src/node-flags.ts';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
@@ -188,8 +189,8 @@ function machineBusySeconds(): number {
 }
 
 /** Starts a node entry script of this directory and waits for its `{"port":N}` line. */
-async function startNode(name: Server['name'], script: string, args: string[], profDir?: string): Promise<Server> {
-  const nodeArgs = profDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir];
+async function startNode(name: Server['name'], script: string, args: string[], profDir?: string, flags: readonly string[] = []): Promise<Server> {
+  const nodeArgs = [...flags, ...(profDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir])];
   const child = spawn(process.execPath, [...nodeArgs, join(HERE, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
@@ -514,7 +515,7 @@ async function main(): Promise<void> {
     const byName = new Map<TargetName, Server | undefined>();
     for (const t of targets) {
       if (t === 'direct') byName.set(t, undefined);
-      else if (t === 'tandem') byName.set(t, await startNode(t, 'tandem-server.ts', ['--upstream', upstream, '--access-log', '/dev/null'], profDirOf(t)));
+      else if (t === 'tandem') byName.set(t, await startNode(t, 'tandem-server.ts', ['--upstream', upstream, '--access-log', '/dev/null'], profDirOf(t), NODE_FLAGS));
       else if (t === 'fastify-proxy') byName.set(t, await startNode(t, 'fastify-proxy-server.ts', ['--upstream', upstream, '--access-log', '/dev/null'], profDirOf(t)));
       else if (t === 'fastify-proxy-nolog') byName.set(t, await startNode(t, 'fastify-proxy-server.ts', ['--upstream', upstream, '--no-log'], profDirOf(t)));
       else byName.set(t, await startNginx(backend.port));
