@@ -7,6 +7,7 @@
  * Errors of dependencies (undici, ws, the YAML parser) are translated to these at one boundary each.
  */
 import { FSM_ERROR_CODES } from './fsm/errors.ts';
+import { SIP_TRANSPORT_ERROR_CODES } from './sip/transport/errors.ts';
 
 /** One problem inside an error, e.g. a config validation failure at a JSON path. */
 export interface ErrorDetail {
@@ -216,6 +217,7 @@ export function isTandemError(value: unknown): value is TandemError {
 /**
  * Every code Tandem can produce: the data plane's, the admin API's and CLI's ({@link ERROR_CODES}) and the
  * state machine engine's and supervisor's (`TANDEM_ERR_FSM_*`, `TANDEM_ERR_SUP_*`, defined in `src/fsm`,
- * which depends on nothing of the project). docs/errors.md lists exactly these.
+ * which depends on nothing of the project) and the SIP transports' (`TANDEM_ERR_SIP_*`, with SIP statuses).
+ * docs/errors.md lists exactly these.
  */
-export const ALL_ERROR_CODES: Readonly<Record<string, ErrorDefinition>> = { ...ERROR_CODES, ...FSM_ERROR_CODES };
+export const ALL_ERROR_CODES: Readonly<Record<string, ErrorDefinition>> = { ...ERROR_CODES, ...FSM_ERROR_CODES, ...SIP_TRANSPORT_ERROR_CODES };
