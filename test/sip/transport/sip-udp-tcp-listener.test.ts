@@ -333,15 +333,6 @@ describe('sending requests to addresses (RFC 3261 §18.1.1)', () => {
     expect(error).toMatchObject({ code: 'TANDEM_ERR_SIP_CONNECT', status: 503 });
   });
 
-  it('a connection that does not open within connectTimeoutMs rejects with TANDEM_ERR_SIP_CONNECT', async () => {
-    const { sip } = await listener({ connectTimeoutMs: 100 });
-    // 192.0.2.0/24 (TEST-NET-1) is not routed: the SYN goes unanswered (or fails at once where there is no route).
-    const started = performance.now();
-    const error = await sip.send(options('SIP/2.0/TCP 127.0.0.1;branch=$BRANCH'), { transport: 'tcp', host: '192.0.2.1', port: 5060 }).catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 'TANDEM_ERR_SIP_CONNECT' });
-    expect(performance.now() - started).toBeLessThan(2000);
-  });
-
   it('.invalid hosts are never resolved (RFC 7118 §5)', async () => {
     const { sip } = await listener();
     await expect(sip.send(options('SIP/2.0/UDP 127.0.0.1;branch=$BRANCH'), { transport: 'udp', host: 'df7jal23ls0d.invalid', port: 5060 })).rejects.toMatchObject({
