@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createResponse, type SipRequest } from '../../../src/sip/index.ts';
@@ -117,8 +120,10 @@ describe('receiving requests over UDP (RFC 3261 §18.2.1, RFC 3581)', () => {
 });
 
 describe('malformed input over UDP', () => {
-  it(`the RFC 4475 archive is read from /work/shared/testdata/rfc4475`, () => {
-    expect(torturePath()).toBe('/work/shared/testdata/rfc4475/');
+  it('the RFC 4475 archive is read from ../shared/testdata/rfc4475 beside the repository', () => {
+    const repo = fileURLToPath(new URL('../../../', import.meta.url));
+    expect(torturePath()).toBe(join(dirname(repo.replace(/\/$/, '')), 'shared/testdata/rfc4475/'));
+    expect(existsSync(join(torturePath(), 'badvers.sip'))).toBe(true);
   });
 
   it('a request with another SIP version is answered 505 with the reason (badvers.sip, RFC 4475 §3.1.2.16)', async () => {
