@@ -406,12 +406,31 @@ export class Gateway {
     while (this.#draining.size > 0) await Promise.all([...this.#draining]);
   }
 
+  /**
+   * Retires a replaced or removed route through its supervisor: `terminateChild` stops the route's
+   * child, whose stop is the drain ({@link #drain}; its shutdown deadline is the drain deadline), then
+   * the spec is deleted.
+   */
   async #drainRoute(routesSup: SupervisorRef, rt: RouteRuntime, removed: boolean): Promise<void> {
-    const { deadlineMs, websockets } = rt.route.drain;
     this.#routeMailboxes.get(rt)?.cast({ type: 'drain' });
     rt.gate.state = 'draining';
-    const log = this.#log.child({ component: 'route', route: rt.route.name });
-    log.info({ decision: 'drain', removed, inFlight: rt.inFlight, websockets: rt.sessions.size, deadlineMs }, removed ? 'route removed: draining' : 'route replaced: old version draining');
+    rt.retiring = removed ? 'removed' : 'replaced';
+    this.#log.info(
+      { component: 'route', route: rt.route.name, decision: 'drain', removed, inFlight: rt.inFlight, websockets: rt.sessions.size, deadlineMs: rt.route.drain.deadlineMs },
+      removed ? 'route removed: draining' : 'route replaced: old version draining',
+    );
+    await routesSup.terminateChild(rt.childId).catch(() => undefined);
+    await routesSup.deleteChild(rt.childId).catch(() => undefined);
+    this.#routeMailboxes.delete(rt);
+    if (removed && !this.#routes.has(rt.route.name)) this.metrics.forget({ route: rt.route.name });
+  }
+
+  /**
+   * A route's drain: its in-flight requests finish (and, with `drain.websockets: keep`, its WebSockets
+   * stay open) until `drain.deadlineMs`; then its WebSockets are closed with 1001 (`close`).
+   */
+  async #drain(rt: RouteRuntime): Promise<void> {
+    const { deadlineMs, websockets } = rt.route.drain;
     const deadline = this.#clock.now() + deadlineMs;
     const settled = () => rt.inFlight === 0 && (websockets === 'keep' || rt.sessions.size === 0);
     while (!settled() && this.#clock.now() < deadline && this.#stopping === undefined) {
@@ -421,13 +440,9 @@ export class Gateway {
       });
     }
     if (websockets === 'close' && rt.sessions.size > 0) {
-      log.info({ decision: 'drainDeadline', websockets: rt.sessions.size }, 'drain deadline: closing WebSockets with 1001');
-      for (const s of [...rt.sessions]) s.close(1001, removed ? 'route removed' : 'route replaced');
+      this.#log.info({ component: 'route', route: rt.route.name, decision: 'drainDeadline', websockets: rt.sessions.size }, 'drain deadline: closing WebSockets with 1001');
+      for (const s of [...rt.sessions]) s.close(1001, rt.retiring === 'removed' ? 'route removed' : 'route replaced');
     }
-    await routesSup.terminateChild(rt.childId).catch(() => undefined);
-    await routesSup.deleteChild(rt.childId).catch(() => undefined);
-    this.#routeMailboxes.delete(rt);
-    if (removed && !this.#routes.has(rt.route.name)) this.metrics.forget({ route: rt.route.name });
   }
 
   async #retireUpstream(upstreamsSup: SupervisorRef, u: UpstreamRuntime, removed: boolean): Promise<void> {
@@ -606,6 +621,8 @@ export class Gateway {
       id: rt.childId,
       type: 'supervisor' as const,
       restart: 'transient' as const,
+      // SPEC B.5: a route's shutdown deadline is its drain deadline (plus a second for WebSocket closes).
+      shutdown: rt.route.drain.deadlineMs + 1000,
       start: async () => {
         const sup = await startSupervisor(
           { strategy: 'one_for_one', intensity: 3, periodMs: 10_000 },
@@ -631,7 +648,8 @@ export class Gateway {
         rt.gate.quarantined = false;
         this.metrics.quarantined(name, false);
         void sup.exited.then((reason) => this.#routeExited(rt, reason, log));
-        return sup;
+        // Stopping the route (a reload retiring it, or shutdown) drains it first.
+        return drainingChild(sup, () => this.#drain(rt));
       },
     };
   }
@@ -678,6 +696,19 @@ export class Gateway {
 
 function sameAdmin(a: Config['admin'], b: Config['admin']): boolean {
   return a?.address === b?.address && a?.token === b?.token;
+}
+
+/** A route's supervisor as a child whose graceful stop drains the route first. */
+function drainingChild(sup: SupervisorRef, drain: () => Promise<void>): Child {
+  return {
+    exited: sup.exited,
+    async stop(reason, options) {
+      await drain();
+      await sup.stop(reason, options);
+    },
+    kill: () => sup.kill(),
+    describe: () => sup.describe(),
+  };
 }
 
 /** A supervised child around something with an async close (a listener, the admin server). */

@@ -21,6 +21,8 @@ export class RouteRuntime {
   readonly admit: ((i: number) => boolean) | undefined;
   /** The route's supervisor's child id (`route:<name>`, `route:<name>#<generation>` after reloads). */
   readonly childId: string;
+  /** Set when a reload retires this version of the route. */
+  retiring: 'replaced' | 'removed' | undefined;
   /** HTTP requests in flight on this route (for drain). */
   inFlight = 0;
   /** Open WebSocket sessions on this route (for drain and the plan). */
