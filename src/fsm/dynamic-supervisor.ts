@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { withDeadline } from './deadline.ts';
 import { supEscalationChannel, supRestartChannel } from './channels.ts';
 import type { Child, JsonValue, StopOptions } from './child.ts';
 import {
@@ -208,17 +209,7 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
 
   stop(reason: ExitReason = 'shutdown', options: StopOptions = {}): Promise<void> {
     this.#shutdown(reason).catch((error: unknown) => this.#crash(error));
-    const done = this.exited.then(noop);
-    const timeoutMs = options.timeoutMs;
-    if (timeoutMs === undefined || timeoutMs === Infinity) return done;
-    return new Promise<void>((resolve, reject) => {
-      const timer = this.#clock.createTimer(() => reject(new StopTimeoutError(`Supervisor "${this.name}" did not stop within ${timeoutMs} ms`)));
-      timer.arm(this.#clock.now() + timeoutMs);
-      void done.then(() => {
-        timer.disarm();
-        resolve();
-      });
-    });
+    return withDeadline(this.exited, this.#clock, options.timeoutMs, () => new StopTimeoutError(`Supervisor "${this.name}" did not stop within ${options.timeoutMs} ms`));
   }
 
   kill(): void {

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { withDeadline } from './deadline.ts';
 import { supEscalationChannel, supRestartChannel } from './channels.ts';
 import type { Child, JsonValue, StopOptions } from './child.ts';
 import {
@@ -260,17 +261,7 @@ class Supervisor implements SupervisorRef {
         if (this.#status === 'starting' || this.#status === 'running') await this.#shutdown(reason);
       });
     }
-    const done = this.exited.then(noop);
-    const timeoutMs = options.timeoutMs;
-    if (timeoutMs === undefined || timeoutMs === Infinity) return done;
-    return new Promise<void>((resolve, reject) => {
-      const timer = this.#clock.createTimer(() => reject(new StopTimeoutError(`Supervisor "${this.name}" did not stop within ${timeoutMs} ms`)));
-      timer.arm(this.#clock.now() + timeoutMs);
-      void done.then(() => {
-        timer.disarm();
-        resolve();
-      });
-    });
+    return withDeadline(this.exited, this.#clock, options.timeoutMs, () => new StopTimeoutError(`Supervisor "${this.name}" did not stop within ${options.timeoutMs} ms`));
   }
 
   kill(): void {
