@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
-import { stringify } from 'yaml';
+import { isMap, parseDocument, stringify, type Document } from 'yaml';
 import { ConfigError, TandemError } from '../errors.ts';
 import { parseConfigText, substituteEnv } from '../routes/config-load.ts';
 import type { Config } from '../routes/config.ts';
@@ -254,7 +254,7 @@ export class ConfigManager implements ConfigSource {
     const file = this.#file;
     if (file === undefined) return;
     const json = ['.json'].includes(extname(file).toLowerCase());
-    const text = json ? `${JSON.stringify(document, null, 2)}\n` : stringify(document, { lineWidth: 0 });
+    const text = json ? `${JSON.stringify(document, null, 2)}\n` : await yamlKeepingComments(file, document);
     const temp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
     const handle = await open(temp, 'w', 0o600);
     try {
@@ -271,6 +271,27 @@ export class ConfigManager implements ConfigSource {
       throw err;
     }
   }
+}
+
+/**
+ * The YAML text of `document`, written over the file's current text section by section: top-level
+ * sections the change did not touch keep their comments and layout; changed ones are rewritten.
+ */
+async function yamlKeepingComments(file: string, document: ConfigDocument): Promise<string> {
+  let current: Document | undefined;
+  try {
+    current = parseDocument(await readFile(file, 'utf8'));
+    if (current.errors.length > 0 || !isMap(current.contents)) current = undefined;
+  } catch {
+    current = undefined;
+  }
+  if (current === undefined) return stringify(document, { lineWidth: 0 });
+  const before = current.toJS() as ConfigDocument;
+  for (const key of Object.keys(before)) if (!(key in document)) current.delete(key);
+  for (const [key, value] of Object.entries(document)) {
+    if (canonical(before[key]) !== canonical(value)) current.set(key, current.createNode(value));
+  }
+  return current.toString({ lineWidth: 0 });
 }
 
 /** How `current()` shows a literal admin token. */
