@@ -1,0 +1,8 @@
+/**
+ * The SIP proxy core (RFC 3261 §16): transaction-stateful forwarding on top of `src/sip/transaction`
+ * and `src/sip/transport`. See {@link SipProxy}.
+ *
+ * @module
+ */
+export { createCancel } from './cancel.ts';
+export { type LocalAddress, type ProxyTarget, SipProxy, type SipProxyOptions, uriTarget } from './sip-proxy.ts';
