@@ -135,11 +135,13 @@ export class SipProxy implements TransportUser {
       this.#cancel(request, server);
       return;
     }
-    // §16.3 request validation.
+    // §16.3 request validation (step 4, loop detection, below with the branch hash).
     if (request.uri.kind === 'other') return this.#reject(server, 416);
     if (request.maxForwards === 0) return this.#reject(server, 483);
     const unsupported = request.proxyRequire.filter((tag) => !this.#supported.has(tag.toLowerCase()));
     if (unsupported.length > 0) return this.#reject(server, 420, [['Unsupported', unsupported.join(', ')]]);
+    const loopHash = loopKey(request);
+    if (request.via.some((via) => this.#isOurVia(via) && via.branch?.endsWith(`.${loopHash}`) === true)) return this.#reject(server, 482);
 
     const forwarded = copy(request);
     const decision = this.#route(forwarded);
@@ -149,7 +151,8 @@ export class SipProxy implements TransportUser {
     // §16.6: Max-Forwards, Record-Route, Via.
     forwarded.decrementMaxForwards();
     if (this.#recordRoute && forwarded.to.tag === undefined && forwarded.method !== 'REGISTER') forwarded.prependRecordRoute(`<${this.uri}>`);
-    forwarded.prependVia(this.#via(target.transport, this.#transactions.newBranch()));
+    // §16.6 step 8: the branch ends with a hash of the fields loop detection compares (§16.3 step 4).
+    forwarded.prependVia(this.#via(target.transport, `${this.#transactions.newBranch()}.${loopHash}`));
 
     const transport = requestTransport(this.#sender, target);
     const context: ForwardContext = { server, forwarded, transport, client: undefined, provisional: false, final: false, cancelled: false, cancelSent: false };
@@ -323,6 +326,17 @@ export function uriTarget(uri: Uri): ProxyTarget | undefined {
   const maddr = uri.params.get('maddr');
   const host = typeof maddr === 'string' ? maddr : uri.host;
   return { transport: name, host: bare(host), port: uri.port ?? DEFAULT_SIP_PORT };
+}
+
+/**
+ * The loop-detection hash of a request as received (RFC 3261 §16.6 step 8): "the Request-URI, To tag,
+ * From tag, Call-ID header field, CSeq number (but not method), and Proxy-Require and
+ * Proxy-Authorization header field values", plus the Route values (§16.3 step 4 compares the request
+ * after a spiral, whose Route set differs).
+ */
+export function loopKey(request: SipRequest): string {
+  const fields = [request.uri.raw, request.to.tag ?? '', request.from.tag ?? '', request.callId, String(request.cseq.seq), ...request.getAll('proxy-require'), ...request.getAll('proxy-authorization'), ...request.getAll('route')];
+  return createHash('sha256').update(fields.join('\n')).digest('base64url').slice(0, 16);
 }
 
 function copy<M extends SipMessage>(message: M): M {

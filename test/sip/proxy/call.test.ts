@@ -143,3 +143,32 @@ describe('SipProxy: a call through the proxy (RFC 3261 §16)', () => {
     expect(response.get('retry-after')).toBe('5');
   });
 });
+
+describe('SipProxy: loop detection (RFC 3261 §16.3 step 4)', () => {
+  it('answers 482 Loop Detected when a request it forwarded comes back unchanged, and the UAC gets the 482', async () => {
+    await harness.close();
+    // A route to the proxy itself: the forwarded request arrives again with our Via and the same hash.
+    harness = await startProxy(() => ({ transport: 'udp', host: '127.0.0.1', port: harness.port }), { recordRoute: false });
+    await uac.send(invite({ port: uac.port }), harness.port);
+    const response = await uac.inbox.response(482, 'INVITE');
+    expect(response.via).toHaveLength(1);
+  });
+});
+
+describe('SipProxy: 100 Trying (SPEC §C)', () => {
+  it('never forwards a 100 it receives; the UAC gets the server transaction\'s own 100 within about 200 ms', async () => {
+    uas.onMessage = (m) => {
+      if (m.kind === 'request' && m.method === 'INVITE') void uas.send(answer(m, 100, uas.port, 'Trying'), harness.port);
+    };
+    const started = Date.now();
+    await uac.send(invite({ port: uac.port }), harness.port);
+    const forwarded = await uas.inbox.request('INVITE');
+    const trying = await uac.inbox.response(100, 'INVITE', 1000);
+    expect(Date.now() - started).toBeLessThan(600);
+    expect(trying.via).toHaveLength(1);
+    await sleep(100);
+    expect(uac.inbox.count((m) => m.kind === 'response' && m.status === 100)).toBe(1);
+    await uas.send(answer(forwarded, 486, uas.port, 'Busy Here'), harness.port);
+    await uac.inbox.response(486);
+  });
+});
