@@ -43,6 +43,7 @@ import { AdminServer } from './admin/server.ts';
 import type { AdminSources, StatusDocument } from './admin/sources.ts';
 import { splitAddress } from '../routes/config-validate.ts';
 import { HttpListener } from './http-listener.ts';
+import { SipService, sipServiceChild } from './sip-service.ts';
 import type { Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import type { ProxyObserver } from './observer.ts';
@@ -63,6 +64,8 @@ export interface GatewayOptions {
   readonly file?: string;
   /** Environment for `${env:…}` substitution of changed documents (default `process.env`). */
   readonly env?: NodeJS.ProcessEnv;
+  /** RFC 3261 T1/T2/T4 (ms) of the SIP listeners; default 500/4000/5000. Tests scale them down. */
+  readonly sipTimers?: { readonly T1: number; readonly T2: number; readonly T4: number };
 }
 
 /** A machine's mailbox, bound once the machine runs (its spec's side effects reply through it). */
@@ -83,6 +86,10 @@ export class Gateway {
   readonly #routes = new Map<string, RouteRuntime>();
   readonly #routeMailboxes = new Map<RouteRuntime, Mailbox<RouteMsg>>();
   readonly #listeners = new Map<string, HttpListener>();
+  /** SIP listeners (UDP+TCP) with their proxies; their routes are read from the running config per request. */
+  readonly #sip = new Map<string, SipService>();
+  readonly #sipPorts = new Map<SipService, number>();
+  readonly #sipTimers: GatewayOptions['sipTimers'];
   /** Upstream connection pools, shared by the versions of an upstream across reloads. */
   readonly #pools = new PoolRegistry();
   /** Reload generation: ids of children started by a reload carry it (`route:api#3`). */
@@ -102,11 +109,13 @@ export class Gateway {
     this.#config = config;
     this.#log = log;
     this.#clock = options.clock ?? defaultClock;
+    this.#sipTimers = options.sipTimers;
     this.metrics = new Metrics();
     this.#observerImpl = this.#observer();
-    for (const u of config.upstreams) this.#upstreams.set(u.name, new UpstreamRuntime(u, 0, this.#pools));
-    for (const r of config.routes) this.#routes.set(r.name, this.#newRoute(r, 0));
+    for (const u of config.upstreams) if (isHttpUpstream(u)) this.#upstreams.set(u.name, new UpstreamRuntime(u, 0, this.#pools));
+    for (const r of config.routes) if (isHttpRoute(r)) this.#routes.set(r.name, this.#newRoute(r, 0));
     for (const l of config.listeners) if (l.protocol === 'http') this.#listeners.set(l.name, this.#newListener(l, 0));
+    for (const l of config.listeners) if (l.protocol === 'sip') this.#sip.set(l.name, this.#newSipService(l));
     this.configManager =
       options.document === undefined ? undefined : new ConfigManager({ gateway: this, document: options.document, file: options.file, env: options.env ?? process.env, log });
   }
@@ -118,6 +127,22 @@ export class Gateway {
 
   #newRoute(route: Route, generation: number, upstream: UpstreamRuntime = this.#upstreams.get(route.upstream)!): RouteRuntime {
     return new RouteRuntime(route, upstream, this.#observerImpl, this.#clock, generation);
+  }
+
+  #newSipService(listener: Listener): SipService {
+    return new SipService({ listener, config: () => this.#config, log: this.#log, clock: this.#clock, ...(this.#sipTimers === undefined ? {} : { timers: this.#sipTimers }) });
+  }
+
+  #sipSpec(service: SipService) {
+    return {
+      id: `sip-listener:${service.listener.name}`,
+      shutdown: 2000,
+      start: async () => {
+        const child = await sipServiceChild(service);
+        if (service.port !== undefined) this.#sipPorts.set(service, service.port);
+        return child;
+      },
+    };
   }
 
   #newListener(listener: Listener, generation: number): HttpListener {
@@ -158,6 +183,10 @@ export class Gateway {
   /** Bound addresses by listener name (useful with port 0); the admin API as `admin`. */
   addresses(): Record<string, AddressInfo> {
     const out: Record<string, AddressInfo> = Object.fromEntries([...this.#listeners.values()].map((l) => [l.listener.name, l.address()]));
+    for (const [name, service] of this.#sip) {
+      const port = this.#sipPorts.get(service);
+      if (port !== undefined) out[name] = { address: service.listener.host, family: 'IPv4', port };
+    }
     if (this.#admin !== undefined) out['admin'] = this.#admin.address();
     return out;
   }
@@ -302,13 +331,13 @@ export class Gateway {
     const freedAddresses = new Set(stopListeners.map((l) => `${l.host}:${l.port}`));
     const deferred: Listener[] = [];
     try {
-      for (const u of [...diff.upstreams.added, ...diff.upstreams.changed.map((c) => c.after)]) {
+      for (const u of [...diff.upstreams.added, ...diff.upstreams.changed.map((c) => c.after)].filter(isHttpUpstream)) {
         const runtime = new UpstreamRuntime(u, generation, this.#pools);
         newUpstreams.set(u.name, runtime);
         await upstreamsSup.startChild(this.#upstreamSpec(runtime));
         started.push({ sup: upstreamsSup, id: runtime.childId });
       }
-      for (const r of [...diff.routes.added, ...diff.routes.changed.map((c) => c.after)]) {
+      for (const r of [...diff.routes.added, ...diff.routes.changed.map((c) => c.after)].filter(isHttpRoute)) {
         const rt = this.#newRoute(r, generation, newUpstreams.get(r.upstream) ?? this.#upstreams.get(r.upstream)!);
         await routesSup.startChild(this.#routeSpec(rt));
         started.push({ sup: routesSup, id: rt.childId });
@@ -343,14 +372,15 @@ export class Gateway {
 
     // Commit: the new versions replace the old ones in the maps; old listeners stop (drain).
     const retiredUpstreams: UpstreamRuntime[] = [];
-    for (const u of diff.upstreams.removed) retiredUpstreams.push(this.#upstreams.get(u.name)!);
-    for (const { after } of diff.upstreams.changed) retiredUpstreams.push(this.#upstreams.get(after.name)!);
+    for (const u of diff.upstreams.removed) if (this.#upstreams.has(u.name)) retiredUpstreams.push(this.#upstreams.get(u.name)!);
+    for (const { after } of diff.upstreams.changed) if (this.#upstreams.has(after.name) && newUpstreams.has(after.name)) retiredUpstreams.push(this.#upstreams.get(after.name)!);
     for (const u of diff.upstreams.removed) this.#upstreams.delete(u.name);
     for (const [name, runtime] of newUpstreams) this.#upstreams.set(name, runtime);
     const retiredRoutes: { rt: RouteRuntime; removed: boolean }[] = [];
-    for (const r of diff.routes.removed) retiredRoutes.push({ rt: this.#routes.get(r.name)!, removed: true });
-    for (const { before } of diff.routes.changed) retiredRoutes.push({ rt: this.#routes.get(before.name)!, removed: false });
+    for (const r of diff.routes.removed) if (this.#routes.has(r.name)) retiredRoutes.push({ rt: this.#routes.get(r.name)!, removed: true });
+    for (const { before } of diff.routes.changed) if (this.#routes.has(before.name)) retiredRoutes.push({ rt: this.#routes.get(before.name)!, removed: !newRoutes.has(before.name) });
     for (const r of diff.routes.removed) this.#routes.delete(r.name);
+    for (const { before, after } of diff.routes.changed) if (!isHttpRoute(after)) this.#routes.delete(before.name);
     for (const [name, rt] of newRoutes) this.#routes.set(name, rt);
     for (const l of stopListeners) {
       const listener = this.#listeners.get(l.name);
@@ -496,6 +526,7 @@ export class Gateway {
         },
       },
       ...[...this.#listeners.values()].map((l) => this.#listenerSpec(l)),
+      ...[...this.#sip.values()].map((service) => this.#sipSpec(service)),
     ];
     const admin = this.#config.admin;
     if (admin !== undefined) children.push(this.#adminSpec(admin));
@@ -696,6 +727,16 @@ export class Gateway {
 
 function sameAdmin(a: Config['admin'], b: Config['admin']): boolean {
   return a?.address === b?.address && a?.token === b?.token;
+}
+
+/** HTTP routes have no `match.sip`. */
+function isHttpRoute(r: Route): boolean {
+  return r.match.sip === undefined;
+}
+
+/** HTTP upstreams have http:// or ws:// targets (SIP upstreams have sip: ones). */
+function isHttpUpstream(u: Upstream): boolean {
+  return u.targets.every((t) => t.sip === undefined);
 }
 
 /** A route's supervisor as a child whose graceful stop drains the route first. */

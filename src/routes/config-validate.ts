@@ -57,15 +57,24 @@ export function validateConfig(document: unknown): ValidatedConfig {
 
   const listenerNames = new Set(listeners.map((l) => l.name));
   const httpListeners = listeners.filter((l) => l.protocol === 'http').map((l) => l.name);
+  const sipListeners = listeners.filter((l) => l.protocol === 'sip').map((l) => l.name);
   const upstreamNames = new Set(upstreams.map((u) => u.name));
   const defaultBody = raw.limits?.bodyBytes ?? 0;
   const defaultDrainMs = raw.shutdown?.drainMs ?? 10_000;
   const routes = (raw.routes ?? []).map((r, i) =>
-    resolveRoute(r, i, { listenerNames, httpListeners, upstreamNames, defaultBody, defaultDrainMs }, problems, warnings),
+    resolveRoute(r, i, { listenerNames, httpListeners, sipListeners, upstreamNames, defaultBody, defaultDrainMs }, problems, warnings),
   );
   unique(routes.map((r) => r.name), 'routes', problems);
-  // SIP routes are validated above but not served by this version (a warning says so).
-  const servedRoutes = routes.filter((_, i) => raw.routes?.[i]?.match.sip === undefined);
+  // A route, its listeners and its upstream's targets must all be HTTP or all SIP.
+  const protocolOf = new Map(listeners.map((l) => [l.name, l.protocol]));
+  const sipUpstream = new Map(upstreams.map((u) => [u.name, u.targets.length > 0 && u.targets.every((t) => t.sip !== undefined)]));
+  upstreams.forEach((u, i) => {
+    const kinds = new Set(u.targets.map((t) => (t.sip === undefined ? 'http' : 'sip')));
+    if (kinds.size > 1) problems.push({ path: `upstreams[${i}].targets`, message: 'mixes http(s)/ws and sip targets' });
+  });
+  routes.forEach((r, i) => problems.push(...kindProblems(r, `routes[${i}]`, Array.isArray(raw.routes?.[i]?.listener), protocolOf, sipUpstream)));
+  // sip-ws listeners are not served yet (a warning says so): routes keep only the listeners that are.
+  const servedRoutes = routes;
 
   let admin: Config['admin'];
   if (raw.admin !== undefined) {
@@ -181,8 +190,8 @@ function resolveListener(
   const { host, port } = splitAddress(l.address);
   if (port > 65_535) problems.push({ path: `${path}.address`, message: `port ${port} is out of range` });
   const protocol = l.protocol ?? 'http';
-  if (protocol !== 'http') {
-    warnings.push({ path: `${path}.protocol`, message: `"${protocol}" listeners are not served by this version of Tandem; the listener is ignored` });
+  if (protocol === 'sip-ws') {
+    warnings.push({ path: `${path}.protocol`, message: '"sip-ws" listeners are not served by this version of Tandem; the listener is ignored' });
   }
   return { name: l.name, protocol, address: l.address, host, port };
 }
@@ -190,10 +199,6 @@ function resolveListener(
 function resolveUpstream(u: UpstreamInput, path: string, problems: ErrorDetail[], warnings: ConfigWarning[]): Upstream {
   const targets: Target[] = [];
   u.targets.forEach((t, i) => {
-    if (t.url.startsWith('sip:')) {
-      warnings.push({ path: `${path}.targets[${i}].url`, message: 'SIP targets are not served by this version of Tandem; the target is ignored' });
-      return;
-    }
     const target = resolveTarget(t.url, t.weight ?? 1);
     if (typeof target === 'string') problems.push({ path: `${path}.targets[${i}].url`, message: target });
     else targets.push(target);
@@ -268,6 +273,7 @@ function resolveUpstream(u: UpstreamInput, path: string, problems: ErrorDetail[]
 
 /** Parses a target URL; returns the problem as a string when it is not usable. */
 export function resolveTarget(url: string, weight: number): Target | string {
+  if (url.startsWith('sip:')) return resolveSipTarget(url, weight);
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -283,16 +289,48 @@ export function resolveTarget(url: string, weight: number): Target | string {
   return { url, origin: `http://${authority}`, authority, weight };
 }
 
+/** A route, its listeners and its upstream must all be HTTP or all SIP. */
+function kindProblems(r: Route, path: string, listenerList: boolean, protocolOf: ReadonlyMap<string, string>, sipUpstream: ReadonlyMap<string, boolean>): ErrorDetail[] {
+  const out: ErrorDetail[] = [];
+  const sip = r.match.sip !== undefined;
+  r.listeners.forEach((l, j) => {
+    const protocol = protocolOf.get(l);
+    if (protocol !== undefined && (protocol !== 'http') !== sip) {
+      out.push({ path: `${path}.listener${listenerList ? `[${j}]` : ''}`, message: sip ? `listener "${l}" is not a sip listener` : `listener "${l}" is a ${protocol} listener: HTTP routes need an http listener` });
+    }
+  });
+  const upstreamIsSip = sipUpstream.get(r.upstream);
+  if (upstreamIsSip !== undefined && upstreamIsSip !== sip) {
+    out.push({ path: `${path}.upstream`, message: sip ? `upstream "${r.upstream}" has no sip: targets` : `upstream "${r.upstream}" has sip: targets` });
+  }
+  return out;
+}
+
+/** `sip:host[:port][;transport=udp|tcp]` (default port 5060, transport udp). */
+function resolveSipTarget(url: string, weight: number): Target | string {
+  const m = /^sip:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?((?:;[A-Za-z0-9_.-]+(?:=[A-Za-z0-9_.-]+)?)*)$/.exec(url);
+  if (m === null) return `${JSON.stringify(url)} is not a SIP target (sip:host:port;transport=udp|tcp)`;
+  const host = m[1]!.replace(/^\[|\]$/g, '');
+  const port = m[2] === undefined ? 5060 : Number(m[2]);
+  if (port < 1 || port > 65_535) return `port ${port} is out of range`;
+  const params = new Map((m[3] ?? '').split(';').filter(Boolean).map((p) => p.split('=') as [string, string | undefined]));
+  const transport = (params.get('transport') ?? 'udp').toLowerCase();
+  if (transport !== 'udp' && transport !== 'tcp') return `transport=${transport} is not supported for SIP targets (udp or tcp)`;
+  const authority = `${m[1]!}:${port}`;
+  return { url, origin: `sip:${authority}`, authority, weight, sip: { transport, host, port } };
+}
+
 interface RouteContext {
   readonly listenerNames: ReadonlySet<string>;
   readonly httpListeners: readonly string[];
+  readonly sipListeners: readonly string[];
   readonly upstreamNames: ReadonlySet<string>;
   readonly defaultBody: number;
   readonly defaultDrainMs: number;
 }
 
 function resolveRoute(r: RouteInput, order: number, ctx: RouteContext, problems: ErrorDetail[], warnings: ConfigWarning[], path = `routes[${order}]`): Route {
-  const listeners = r.listener === undefined ? [...ctx.httpListeners] : Array.isArray(r.listener) ? r.listener : [r.listener];
+  const listeners = r.listener === undefined ? [...(r.match.sip === undefined ? ctx.httpListeners : ctx.sipListeners)] : Array.isArray(r.listener) ? r.listener : [r.listener];
   listeners.forEach((name, i) => {
     if (!ctx.listenerNames.has(name)) {
       const at = Array.isArray(r.listener) ? `${path}.listener[${i}]` : `${path}.listener`;
@@ -300,9 +338,6 @@ function resolveRoute(r: RouteInput, order: number, ctx: RouteContext, problems:
     }
   });
   if (!ctx.upstreamNames.has(r.upstream)) problems.push({ path: `${path}.upstream`, message: `unknown upstream "${r.upstream}"` });
-  if (r.match.sip !== undefined) {
-    warnings.push({ path: `${path}.match.sip`, message: 'SIP routes are not served by this version of Tandem; the route is ignored' });
-  }
   const pathMatch = resolvePathMatch(r.match, `${path}.match`, problems);
   if ((r.stripPrefix ?? false) && pathMatch.kind !== 'prefix') {
     problems.push({ path: `${path}.stripPrefix`, message: 'needs match.pathPrefix' });
@@ -331,6 +366,9 @@ function resolveRoute(r: RouteInput, order: number, ctx: RouteContext, problems:
     name: r.name,
     listeners,
     match: {
+      ...(r.match.sip === undefined
+        ? {}
+        : { sip: { domain: r.match.sip.domain.toLowerCase(), methods: (r.match.sip.methods ?? []).map((m) => m.toUpperCase()), userPrefix: r.match.sip.userPrefix } }),
       path: pathMatch,
       hosts: hosts.includes('*') ? [] : hosts,
       methods: (r.match.methods ?? []).map((m) => m.toUpperCase()),
@@ -397,6 +435,7 @@ export function withRoute(config: Config, input: unknown): Config {
     {
       listenerNames: new Set(config.listeners.map((l) => l.name)),
       httpListeners: config.listeners.filter((l) => l.protocol === 'http').map((l) => l.name),
+      sipListeners: config.listeners.filter((l) => l.protocol === 'sip').map((l) => l.name),
       upstreamNames: new Set(config.upstreams.map((u) => u.name)),
       defaultBody: config.limits.bodyBytes,
       defaultDrainMs: config.shutdown.drainMs,
@@ -405,8 +444,12 @@ export function withRoute(config: Config, input: unknown): Config {
     [],
     path,
   );
+  if (problems.length === 0) {
+    const protocolOf = new Map(config.listeners.map((l) => [l.name, l.protocol]));
+    const sipUpstream = new Map(config.upstreams.map((u) => [u.name, u.targets.length > 0 && u.targets.every((t) => t.sip !== undefined)]));
+    problems.push(...kindProblems(resolved, path, Array.isArray(route.listener), protocolOf, sipUpstream));
+  }
   if (problems.length > 0) throwProblems(problems);
-  if (route.match.sip !== undefined) return { ...config, routes: config.routes.filter((r) => r.name !== resolved.name) };
   const routes = [...config.routes];
   if (at === -1) routes.push(resolved);
   else routes[at] = resolved;
@@ -430,6 +473,15 @@ export function withUpstream(config: Config, input: unknown): Config {
   if (!validateUpstreamSchema(upstream)) throwProblems(itemProblems(validateUpstreamSchema.errors ?? [], path));
   const problems: ErrorDetail[] = [];
   const resolved = resolveUpstream(upstream, path, problems, []);
+  const kinds = new Set(resolved.targets.map((t) => (t.sip === undefined ? 'http' : 'sip')));
+  if (kinds.size > 1) problems.push({ path: `${path}.targets`, message: 'mixes http(s)/ws and sip targets' });
+  if (problems.length === 0) {
+    const protocolOf = new Map(config.listeners.map((l) => [l.name, l.protocol]));
+    const sipUpstream = new Map([[resolved.name, resolved.targets.length > 0 && resolved.targets.every((t) => t.sip !== undefined)]]);
+    config.routes.forEach((r, i) => {
+      if (r.upstream === resolved.name) problems.push(...kindProblems(r, `routes[${i}]`, r.listeners.length > 1, protocolOf, sipUpstream));
+    });
+  }
   if (problems.length > 0) throwProblems(problems);
   const upstreams = [...config.upstreams];
   if (at === -1) upstreams.push(resolved);

@@ -17,8 +17,10 @@ export interface Listener {
 }
 
 export interface Target {
-  /** As written, e.g. `http://127.0.0.1:9001`. */
+  /** As written, e.g. `http://127.0.0.1:9001` or `sip:127.0.0.1:5070;transport=udp`. */
   readonly url: string;
+  /** For `sip:` targets: how to reach the SIP server. */
+  readonly sip?: { readonly transport: 'udp' | 'tcp'; readonly host: string; readonly port: number };
   /** `http://host:port` (a `ws://` target is reached as `http://` and upgraded). */
   readonly origin: string;
   /** `host:port`, the target's identity in logs and metrics. */
@@ -101,7 +103,16 @@ export type PathMatch =
   | { readonly kind: 'exact'; readonly path: string }
   | { readonly kind: 'prefix'; readonly prefix: string };
 
+/** A SIP route's match: the request-URI host (exact or `*.domain`), optional methods and user prefix. */
+export interface SipMatch {
+  readonly domain: string;
+  readonly methods: readonly string[];
+  readonly userPrefix: string | undefined;
+}
+
 export interface RouteMatch {
+  /** Set for SIP routes (on `sip` listeners); HTTP routes leave it undefined. */
+  readonly sip?: SipMatch;
   readonly path: PathMatch;
   /** Lower-case host patterns: `example.com`, `*.example.com`; empty means any host. */
   readonly hosts: readonly string[];

@@ -68,6 +68,26 @@ describe('config validation', () => {
     expect(list.find((p) => p.path === 'upstreams[1].targets[1].url')?.message).toContain('origin only');
   });
 
+  it('refuses a SIP route on an http listener, an HTTP route on a sip listener, and mixed targets', () => {
+    const list = problems({
+      listeners: [{ name: 'web', address: '127.0.0.1:8080' }, { name: 'sip', protocol: 'sip', address: '127.0.0.1:5060' }],
+      upstreams: [upstream, { name: 'pbx', targets: [{ url: 'sip:127.0.0.1:5070;transport=tcp' }] }, { name: 'mixed', targets: [{ url: 'sip:127.0.0.1:5071' }, { url: 'http://127.0.0.1:1' }] }],
+      routes: [
+        { name: 'a', listener: 'web', match: { sip: { domain: 'pbx.local' } }, upstream: 'pbx' },
+        { name: 'b', listener: 'sip', match: { pathPrefix: '/x' }, upstream: 'app' },
+        { name: 'c', listener: 'sip', match: { sip: { domain: 'x' } }, upstream: 'app' },
+      ],
+    });
+    expect(list).toEqual(
+      expect.arrayContaining([
+        { path: 'upstreams[2].targets', message: 'mixes http(s)/ws and sip targets' },
+        { path: 'routes[0].listener', message: 'listener "web" is not a sip listener' },
+        { path: 'routes[1].listener', message: expect.stringContaining('HTTP routes need an http listener') },
+        { path: 'routes[2].upstream', message: 'upstream "app" has no sip: targets' },
+      ]),
+    );
+  });
+
   it('refuses path and pathPrefix together, stripPrefix without a prefix, and an invalid header regex', () => {
     const list = problems({
       upstreams: [upstream],
@@ -80,7 +100,7 @@ describe('config validation', () => {
     expect(list.map((p) => p.path)).toEqual(['routes[0].match.path', 'routes[1].stripPrefix', 'routes[2].match.headers.x-a.regex']);
   });
 
-  it('accepts the contract example, warning about what this version does not serve', () => {
+  it('accepts the contract example (HTTP and SIP routes), warning about what this version does not serve', () => {
     const { config, warnings } = validateConfig(
       parseConfigText(`
 listeners:
@@ -101,8 +121,10 @@ routes:
   - { name: pbx, listener: [sip], match: { sip: { domain: pbx.local } }, upstream: pbx }
 `),
     );
-    expect(config.routes.map((r) => r.name)).toEqual(['whoami']);
-    expect(warnings.map((w) => w.path)).toEqual(expect.arrayContaining(['listeners[1].protocol', 'routes[1].match.sip']));
+    expect(config.routes.map((r) => r.name)).toEqual(['whoami', 'pbx']);
+    expect(config.routes[1]!.match.sip).toEqual({ domain: 'pbx.local', methods: [], userPrefix: undefined });
+    expect(config.upstreams[1]!.targets[0]!.sip).toEqual({ transport: 'udp', host: '127.0.0.1', port: 5070 });
+    expect(warnings).toEqual([]);
   });
 });
 
