@@ -196,7 +196,7 @@ function resolveListener(
   return { name: l.name, protocol, address: l.address, host, port };
 }
 
-function resolveUpstream(u: UpstreamInput, path: string, problems: ErrorDetail[], warnings: ConfigWarning[]): Upstream {
+function resolveUpstream(u: UpstreamInput, path: string, problems: ErrorDetail[], _warnings: ConfigWarning[]): Upstream {
   const targets: Target[] = [];
   u.targets.forEach((t, i) => {
     const target = resolveTarget(t.url, t.weight ?? 1);
