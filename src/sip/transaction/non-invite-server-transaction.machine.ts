@@ -69,6 +69,13 @@ type R = Result<NonInviteServerState, NonInviteServerData, ServerTransactionMsg,
  * "If the transport layer indicates an error [...] while in the Proceeding or Completed state, the
  * server transaction SHOULD inform the TU and move to the Terminated state" (Figure 8; §17.2.4).
  */
+/** Passes the last response sent to the transport again (a request retransmission arrived). */
+function resendLast(data: NonInviteServerData): R {
+  if (data.last === null) return keep();
+  const failure = data.tx.transmit(data.last);
+  return failure === undefined ? keep() : transportFailed(data, failure.error);
+}
+
 function transportFailed(data: NonInviteServerData, error: unknown): R {
   data.tu.onTransportError?.(error, data.tx);
   return next('terminated');
@@ -136,9 +143,7 @@ export const nonInviteServerTransaction: MachineSpec<NonInviteServerState, NonIn
         case 'request': {
           // "If a retransmission of the request is received while in the "Proceeding" state, the most
           // recently sent provisional response MUST be passed to the transport layer for retransmission." (§17.2.2)
-          if (data.last === null) return keep();
-          const failure = data.tx.transmit(data.last);
-          return failure === undefined ? keep() : transportFailed(data, failure.error);
+          return resendLast(data);
         }
         case 'respond':
           return respond('proceeding', msg.response, data);
@@ -158,9 +163,7 @@ export const nonInviteServerTransaction: MachineSpec<NonInviteServerState, NonIn
           // transport layer for retransmission whenever a retransmission of the request is received.
           // Any other final responses passed by the TU to the server transaction MUST be discarded
           // while in the "Completed" state." (§17.2.2)
-          if (data.last === null) return keep();
-          const failure = data.tx.transmit(data.last);
-          return failure === undefined ? keep() : transportFailed(data, failure.error);
+          return resendLast(data);
         }
         case 'timer':
           // "The server transaction remains in this state until Timer J fires, at which point it MUST
