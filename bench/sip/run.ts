@@ -1,0 +1,462 @@
+/**
+ * SIP call-rate benchmark: sipp's built-in `uac` → Tandem (its own process, `sip` listener, UDP) → sipp's
+ * built-in `uas`, and the same stepping uac → uas directly, interleaved in one run.
+ *
+ * For each rate (calls/s) of the sequence, each path runs `-m rate*seconds` calls; a step is a success when
+ * every call completed (0 failed, 0 unfinished). Prints a table per step (calls, failed, retransmissions,
+ * achieved rate, INVITE→200 time, Tandem CPU % and RSS from /proc, the sipp processes' CPU %), then the
+ * highest 0-failure rate through Tandem vs direct, the ratio and the targets.
+ *
+ *   node bench/sip/run.ts                                        # 7 rates x 5 s x 2 paths, ~2-3 min
+ *   BENCH_STEP_SECONDS=2 BENCH_RATES=200,800 node bench/sip/run.ts   # quick check
+ *
+ * Results: bench/results/sip.json (git-ignored).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const REPO = resolve(HERE, '..', '..');
+const OUT = join(REPO, 'bench', 'results', 'sip.json');
+
+const TARGET_RATE = 1000;
+const TARGET_RATIO = 0.4;
+
+function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+const STEP_SECONDS = envNumber('BENCH_STEP_SECONDS', 5);
+const RATES = (process.env['BENCH_RATES'] ?? '200,400,600,800,1000,1200,1500').split(',').map((s) => {
+  const n = Number(s.trim());
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`BENCH_RATES: not a positive integer: ${JSON.stringify(s)}`);
+  return n;
+});
+/** Extra time a step may take beyond its nominal length (calls still outstanding then count as failed). */
+const STEP_GRACE_SECONDS = 5;
+/** Pause between steps, so late retransmissions of one step do not land in the next. */
+const SETTLE_MS = 1000;
+
+// ---------------------------------------------------------------------------------------------------
+// Ports and /proc
+
+/** A port free for both UDP and TCP on 127.0.0.1. */
+async function freePort(taken: Set<number>): Promise<number> {
+  for (;;) {
+    const server = createServer();
+    const port = await new Promise<number>((res) => server.listen(0, '127.0.0.1', () => res((server.address() as { port: number }).port)));
+    await new Promise((r) => server.close(r));
+    if (taken.has(port)) continue;
+    const udp = createSocket('udp4');
+    const ok = await new Promise<boolean>((res) => {
+      udp.once('error', () => res(false));
+      udp.bind(port, '127.0.0.1', () => res(true));
+    });
+    await new Promise<void>((r) => udp.close(() => r()));
+    if (ok) {
+      taken.add(port);
+      return port;
+    }
+  }
+}
+
+const CLK_TCK = ((): number => {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const n = Number(r.stdout?.trim());
+  return Number.isFinite(n) && n > 0 ? n : 100;
+})();
+
+interface Proc {
+  /** User + system CPU time so far, seconds. */
+  cpuSeconds: number;
+  rssKiB: number;
+  hwmKiB: number;
+}
+
+function readProc(pid: number | undefined): Proc | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of /proc/PID/stat (utime, stime); `fields` starts at field 3.
+    return {
+      cpuSeconds: (Number(fields[11]) + Number(fields[12])) / CLK_TCK,
+      rssKiB: Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0),
+      hwmKiB: Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0),
+    };
+  } catch {
+    return undefined; // process gone
+  }
+}
+
+/** Busy CPU seconds of the whole machine so far (all CPUs). */
+function machineBusySeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / CLK_TCK;
+}
+
+/** True once something has bound the UDP port on 127.0.0.1 (read from /proc/net/udp). */
+function udpBound(port: number): boolean {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  try {
+    return readFileSync('/proc/net/udp', 'utf8')
+      .split('\n')
+      .some((l) => l.trim().split(/\s+/)[1]?.endsWith(hex) === true);
+  } catch {
+    return false;
+  }
+}
+
+async function waitUdpBound(port: number, what: string, child: ChildProcess, timeoutMs = 15_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!udpBound(port)) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${what} exited (${child.exitCode ?? child.signalCode}) before binding UDP ${port}`);
+    if (Date.now() > until) throw new Error(`${what} did not bind UDP ${port} within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function stop(child: ChildProcess | undefined): Promise<void> {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((res) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      res();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// sipp
+
+/** `hh:mm:ss:uuuuuu` (sipp's time columns) → milliseconds. */
+function sippTimeMs(s: string | undefined): number | undefined {
+  const m = /^(\d+):(\d+):(\d+):(\d+)$/.exec(s ?? '');
+  if (m === null) return undefined;
+  return ((Number(m[1]) * 60 + Number(m[2])) * 60 + Number(m[3])) * 1000 + Number(m[4]) / 1000;
+}
+
+interface UacResult {
+  exitCode: number | null;
+  /** Calls asked for (`-m`). */
+  calls: number;
+  successful: number;
+  /** Calls sipp counted as failed plus calls not finished (or not started) when the step ended. */
+  failed: number;
+  sippFailed: number;
+  retransmissions: number;
+  /** Mean INVITE → 200 time, ms. */
+  responseMs: number | undefined;
+  wallSeconds: number;
+  /** CPU % of the uac sipp process (100 = one core). */
+  uacCpu: number | undefined;
+  errors: string;
+}
+
+function startUas(port: number): ChildProcess {
+  return spawn('sipp', ['-sn', 'uas', '-i', '127.0.0.1', '-p', String(port), '-nostdin'], { stdio: 'ignore' });
+}
+
+async function runUac(target: string, localPort: number, rate: number, seconds: number): Promise<UacResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-sipp-'));
+  const calls = Math.round(rate * seconds);
+  // Concurrency cap: calls are short (no pause), so in steady state a few dozen are open; 2 s worth of calls
+  // only fills up when the path stalls, and then sipp stops creating calls rather than piling them up.
+  const limit = Math.max(100, rate * 2);
+  const timeoutS = Math.ceil(seconds + STEP_GRACE_SECONDS);
+  const args = [
+    '-sn', 'uac', target, '-i', '127.0.0.1', '-p', String(localPort),
+    '-r', String(rate), '-m', String(calls), '-l', String(limit), '-timeout', `${timeoutS}s`,
+    '-nostdin', '-trace_err', '-error_file', join(dir, 'err.log'), '-trace_stat', '-stf', join(dir, 'stat.csv'), '-fd', '1',
+  ];
+  const started = performance.now();
+  const child = spawn('sipp', args, { stdio: 'ignore' });
+  const hardKill = setTimeout(() => child.kill('SIGKILL'), (timeoutS + 5) * 1000);
+  let lastCpu: { cpuSeconds: number; at: number } | undefined;
+  const poll = setInterval(() => {
+    const p = readProc(child.pid);
+    if (p !== undefined) lastCpu = { cpuSeconds: p.cpuSeconds, at: performance.now() };
+  }, 200);
+  const exitCode = await new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  const wallSeconds = (performance.now() - started) / 1000;
+  clearTimeout(hardKill);
+  clearInterval(poll);
+  let successful = 0;
+  let sippFailed = 0;
+  let retransmissions = 0;
+  let responseMs: number | undefined;
+  try {
+    const lines = readFileSync(join(dir, 'stat.csv'), 'utf8').trim().split('\n');
+    const head = lines[0]!.split(';');
+    const last = lines.at(-1)!.split(';');
+    const col = (name: string): string | undefined => last[head.indexOf(name)];
+    successful = Number(col('SuccessfulCall(C)') ?? 0);
+    sippFailed = Number(col('FailedCall(C)') ?? 0);
+    retransmissions = Number(col('Retransmissions(C)') ?? 0);
+    responseMs = sippTimeMs(col('ResponseTime1(C)'));
+  } catch {
+    // no stats: sipp failed early; every call counts as failed
+  }
+  let errors = '';
+  try {
+    errors = readFileSync(join(dir, 'err.log'), 'utf8').slice(0, 1000);
+  } catch {
+    // nothing logged
+  }
+  rmSync(dir, { recursive: true, force: true });
+  const uacCpu = lastCpu === undefined ? undefined : (100 * lastCpu.cpuSeconds) / ((lastCpu.at - started) / 1000);
+  return { exitCode, calls, successful, failed: calls - successful, sippFailed, retransmissions, responseMs, wallSeconds, uacCpu, errors };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Tandem in its own process
+
+interface Tandem {
+  child: ChildProcess;
+  port: number;
+  stderrTail(): string;
+  logBytes(): number;
+}
+
+async function startTandem(port: number, uasPort: number, dir: string): Promise<Tandem> {
+  const config = {
+    listeners: [{ name: 'sip', protocol: 'sip', address: `127.0.0.1:${port}` }],
+    upstreams: [{ name: 'pbx', targets: [{ url: `sip:127.0.0.1:${uasPort};transport=udp` }] }],
+    routes: [{ name: 'pbx', match: { sip: { domain: '127.0.0.1' } }, upstream: 'pbx' }],
+    log: { level: 'warn', access: false },
+  };
+  const file = join(dir, 'tandem.yaml');
+  writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`); // JSON is YAML
+  const child = spawn(process.execPath, ['--max-semi-space-size=4', 'src/cli.ts', 'start', '--config', file], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, TANDEM_WATCH_CONFIG: '0' },
+  });
+  let tail = '';
+  let bytes = 0;
+  const keep = (d: Buffer): void => {
+    bytes += d.length;
+    tail = (tail + d.toString('utf8')).slice(-2000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  try {
+    await waitUdpBound(port, 'tandem', child);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw new Error(`${(err as Error).message}\n${tail}`, { cause: err });
+  }
+  return { child, port, stderrTail: () => tail, logBytes: () => bytes };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Steps
+
+type PathName = 'direct' | 'tandem';
+
+interface Step extends UacResult {
+  path: PathName;
+  rate: number;
+  ok: boolean;
+  /** Successful calls / wall time of the sipp run. */
+  achievedPerSecond: number;
+  tandemCpu: number | undefined;
+  /** Highest Tandem CPU % over any ~1 s window of the step. */
+  tandemPeakCpu: number | undefined;
+  tandemRssMiB: number | undefined;
+  tandemPeakRssMiB: number | undefined;
+  uasCpu: number | undefined;
+  /** Whole machine busy %, all CPUs (100 x cores = all busy). */
+  machineCpu: number;
+}
+
+async function runStep(path: PathName, rate: number, target: string, uacPort: number, uas: ChildProcess, tandem: Tandem): Promise<Step> {
+  const t0 = performance.now();
+  const tandemBefore = readProc(tandem.child.pid);
+  const uasBefore = readProc(uas.pid);
+  const machineBefore = machineBusySeconds();
+  let peakRss = 0;
+  let peakCpu = 0;
+  let prev = tandemBefore === undefined ? undefined : { cpuSeconds: tandemBefore.cpuSeconds, at: t0 };
+  const poll = setInterval(() => {
+    const p = readProc(tandem.child.pid);
+    if (p === undefined) return;
+    peakRss = Math.max(peakRss, p.rssKiB);
+    const now = performance.now();
+    if (prev !== undefined) peakCpu = Math.max(peakCpu, (100 * (p.cpuSeconds - prev.cpuSeconds)) / ((now - prev.at) / 1000));
+    prev = { cpuSeconds: p.cpuSeconds, at: now };
+  }, 1000);
+  const r = await runUac(target, uacPort, rate, STEP_SECONDS);
+  clearInterval(poll);
+  const seconds = (performance.now() - t0) / 1000;
+  const tandemAfter = readProc(tandem.child.pid);
+  const uasAfter = readProc(uas.pid);
+  const cpu = (a: Proc | undefined, b: Proc | undefined): number | undefined => (a === undefined || b === undefined ? undefined : (100 * (b.cpuSeconds - a.cpuSeconds)) / seconds);
+  if (tandemAfter !== undefined) peakRss = Math.max(peakRss, tandemAfter.rssKiB);
+  return {
+    ...r,
+    path,
+    rate,
+    ok: r.failed === 0 && r.successful === r.calls,
+    achievedPerSecond: r.successful / r.wallSeconds,
+    tandemCpu: path === 'tandem' ? cpu(tandemBefore, tandemAfter) : undefined,
+    tandemPeakCpu: path === 'tandem' ? peakCpu : undefined,
+    tandemRssMiB: tandemAfter === undefined ? undefined : tandemAfter.rssKiB / 1024,
+    tandemPeakRssMiB: path === 'tandem' && peakRss > 0 ? peakRss / 1024 : undefined,
+    uasCpu: cpu(uasBefore, uasAfter),
+    machineCpu: (100 * (machineBusySeconds() - machineBefore)) / seconds,
+  };
+}
+
+const fmt = (n: number | undefined, digits = 0): string => (n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(digits));
+
+function printTable(steps: readonly Step[]): void {
+  const head = ['path', 'rate/s', 'calls', 'ok', 'failed', 'retrans', 'achieved/s', 'INV→200 ms', 'tandem CPU% avg (peak 1 s)', 'tandem RSS MiB end (peak)', 'uac CPU%', 'uas CPU%', 'machine CPU%', 'result'];
+  const rows = steps.map((s) => [
+    s.path,
+    String(s.rate),
+    String(s.calls),
+    String(s.successful),
+    String(s.failed),
+    String(s.retransmissions),
+    fmt(s.achievedPerSecond),
+    fmt(s.responseMs, 2),
+    s.path === 'tandem' ? `${fmt(s.tandemCpu)} (${fmt(s.tandemPeakCpu)})` : '-',
+    s.path === 'tandem' ? `${fmt(s.tandemRssMiB)} (${fmt(s.tandemPeakRssMiB)})` : '-',
+    fmt(s.uacCpu),
+    fmt(s.uasCpu),
+    fmt(s.machineCpu),
+    s.ok ? 'ok' : 'FAIL',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => (i < 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  console.info(line(head));
+  console.info(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of rows) console.info(line(r));
+}
+
+function best(steps: readonly Step[], path: PathName): number {
+  return Math.max(0, ...steps.filter((s) => s.path === path && s.ok).map((s) => s.rate));
+}
+
+function gitRev(): string {
+  const r = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO, encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : 'unknown';
+}
+
+async function main(): Promise<void> {
+  if (spawnSync('sipp', ['-v']).error !== undefined) throw new Error('sipp not found on the PATH (apt-get install sip-tester)');
+  const taken = new Set<number>();
+  const [tandemPort, uasTandemPort, uasDirectPort, uacTandemPort, uacDirectPort] = [
+    await freePort(taken), await freePort(taken), await freePort(taken), await freePort(taken), await freePort(taken),
+  ] as [number, number, number, number, number];
+  const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-sip-'));
+  const started = performance.now();
+  console.info(`SIP benchmark: rates ${RATES.join(', ')} calls/s, ${STEP_SECONDS} s per step, UDP, ${cpus().length} CPUs, node ${process.version}, ${gitRev()}`);
+
+  const uasDirect = startUas(uasDirectPort);
+  const uasTandem = startUas(uasTandemPort);
+  let tandem: Tandem | undefined;
+  const children = (): (ChildProcess | undefined)[] => [tandem?.child, uasDirect, uasTandem];
+  const onSignal = (): void => {
+    for (const c of children()) c?.kill('SIGKILL');
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const steps: Step[] = [];
+  try {
+    await waitUdpBound(uasDirectPort, 'sipp uas (direct)', uasDirect);
+    await waitUdpBound(uasTandemPort, 'sipp uas (tandem)', uasTandem);
+    tandem = await startTandem(tandemPort, uasTandemPort, dir);
+    const targets: Record<PathName, { target: string; uacPort: number; uas: ChildProcess }> = {
+      direct: { target: `127.0.0.1:${uasDirectPort}`, uacPort: uacDirectPort, uas: uasDirect },
+      tandem: { target: `127.0.0.1:${tandemPort}`, uacPort: uacTandemPort, uas: uasTandem },
+    };
+
+    // Warm-up (not counted): JIT, sockets, sipp's caches, on both paths.
+    for (const path of ['direct', 'tandem'] as const) {
+      const w = await runUac(targets[path].target, targets[path].uacPort, 100, 2);
+      console.info(`warm-up ${path}: ${w.successful}/${w.calls} calls ok`);
+      if (w.successful === 0) throw new Error(`warm-up ${path}: no call succeeded (exit ${w.exitCode}) ${w.errors}\n${tandem.stderrTail()}`);
+    }
+    await sleep(SETTLE_MS);
+
+    // Interleaved: at every rate both paths, the order alternating so neither is always first.
+    for (const [i, rate] of RATES.entries()) {
+      const order: PathName[] = i % 2 === 0 ? ['direct', 'tandem'] : ['tandem', 'direct'];
+      for (const path of order) {
+        const t = targets[path];
+        const s = await runStep(path, rate, t.target, t.uacPort, t.uas, tandem);
+        steps.push(s);
+        const cpu = path === 'tandem' ? `, tandem CPU ${fmt(s.tandemCpu)} % avg, ${fmt(s.tandemPeakCpu)} % peak` : '';
+        console.info(`  ${path.padEnd(6)} ${String(rate).padStart(5)}/s: ${s.successful}/${s.calls} ok, ${s.failed} failed, ${s.retransmissions} retrans${cpu}, ${s.wallSeconds.toFixed(1)} s`);
+        if (tandem.child.exitCode !== null || tandem.child.signalCode !== null) throw new Error(`tandem exited during the run:\n${tandem.stderrTail()}`);
+        await sleep(SETTLE_MS);
+      }
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await Promise.all(children().map((c) => stop(c)));
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  console.info('');
+  printTable(steps);
+  const tandemBest = best(steps, 'tandem');
+  const directBest = best(steps, 'direct');
+  const ratio = directBest > 0 ? tandemBest / directBest : 0;
+  const maxRate = Math.max(...RATES);
+  const firstTandemFail = steps.filter((s) => s.path === 'tandem').find((s) => !s.ok);
+  const rateMet = tandemBest >= TARGET_RATE;
+  const ratioMet = ratio >= TARGET_RATIO;
+  console.info('');
+  console.info(`highest 0-failure rate: tandem ${tandemBest} calls/s, direct ${directBest} calls/s${directBest === maxRate ? ' (the top rate tested: the direct ceiling is higher)' : ''}; ratio ${(ratio * 100).toFixed(0)} %`);
+  if (firstTandemFail !== undefined) {
+    console.info(`tandem first fails at ${firstTandemFail.rate} calls/s: ${firstTandemFail.failed} failed, tandem CPU ${fmt(firstTandemFail.tandemCpu)} % avg over the step, ${fmt(firstTandemFail.tandemPeakCpu)} % peak 1 s (100 = one core), machine CPU ${fmt(firstTandemFail.machineCpu)} % of ${cpus().length * 100} %`);
+  }
+  const lowerFails = steps.filter((s) => !s.ok && s.rate < Math.max(tandemBest, directBest) && s.rate < (s.path === 'tandem' ? tandemBest : directBest));
+  if (lowerFails.length > 0) console.info(`note: failures below the highest passing rate (noise?): ${lowerFails.map((s) => `${s.path}@${s.rate}`).join(', ')}`);
+  console.info(`target ≥ ${TARGET_RATE} calls/s through one Tandem process with 0 failures: ${tandemBest} → ${rateMet ? 'MET' : 'MISSED'}`);
+  console.info(`target ≥ ${TARGET_RATIO * 100} % of the direct rate: ${(ratio * 100).toFixed(0)} % → ${ratioMet ? 'MET' : 'MISSED'}`);
+  console.info(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
+
+  mkdirSync(dirname(OUT), { recursive: true });
+  writeFileSync(
+    OUT,
+    `${JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        git: gitRev(),
+        node: process.version,
+        cpus: cpus().length,
+        stepSeconds: STEP_SECONDS,
+        rates: RATES,
+        transport: 'udp',
+        steps,
+        summary: { tandemBest, directBest, ratio, targets: { rate: { target: TARGET_RATE, met: rateMet }, ratio: { target: TARGET_RATIO, met: ratioMet } }, firstTandemFail: firstTandemFail === undefined ? undefined : { rate: firstTandemFail.rate, tandemCpu: firstTandemFail.tandemCpu, tandemPeakCpu: firstTandemFail.tandemPeakCpu, machineCpu: firstTandemFail.machineCpu } },
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  console.info(`results: ${OUT}`);
+}
+
+await main();
