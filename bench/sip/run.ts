@@ -242,7 +242,7 @@ async function startTandem(port: number, uasPort: number, dir: string): Promise<
   };
   const file = join(dir, 'tandem.yaml');
   writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`); // JSON is YAML
-  const child = spawn(process.execPath, ['--max-semi-space-size=4', 'src/cli.ts', 'start', '--config', file], {
+  const child = spawn(process.execPath, [...(process.env['TANDEM_NODE_FLAGS'] ?? '--max-semi-space-size=4').split(' ').filter(Boolean), 'src/cli.ts', 'start', '--config', file], {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, TANDEM_WATCH_CONFIG: '0' },
