@@ -62,8 +62,11 @@ export interface SipProxyOptions {
 /** The response context of one forwarded request (§16.2), with its single branch. */
 interface ForwardContext {
   readonly server: ServerTransaction;
-  /** The request as forwarded (our Via on top). */
-  readonly forwarded: SipRequest;
+  /**
+   * The request as forwarded (our Via on top), for the CANCEL; released once the final response is
+   * relayed (the context lives on as long as the server transaction, 64·T1 after the call).
+   */
+  forwarded: SipRequest | undefined;
   readonly transport: BoundTransport;
   client: ClientTransaction | undefined;
   provisional: boolean;
@@ -168,7 +171,7 @@ export class SipProxy implements TransportUser {
       (error: unknown) => {
         this.#onError(error, 'client transaction start');
         if (!context.final) {
-          context.final = true;
+          finish(context);
           server.respond(createResponse(server.request, 500, { toTag: tag() }));
         }
       },
@@ -182,13 +185,13 @@ export class SipProxy implements TransportUser {
       onTimeout: () =>
         this.#guard(() => {
           if (context.final) return;
-          context.final = true;
+          finish(context);
           server.respond(createResponse(server.request, 408, { toTag: tag() }));
         }, 'timeout'),
       onTransportError: (failure) =>
         this.#guard(() => {
           if (context.final || failure.response === undefined) return;
-          context.final = true;
+          finish(context);
           this.#onError(failure.error, 'forward');
           server.respond(createResponse(server.request, 503, { toTag: tag(), headers: [['Retry-After', String(this.#retryAfter)]] }));
         }, 'transport error'),
@@ -209,7 +212,7 @@ export class SipProxy implements TransportUser {
     } else {
       // Further 2xx (RFC 6026 Accepted) are sent by the server transaction too.
       if (context.final && response.status >= 300) return;
-      context.final = true;
+      finish(context);
     }
     context.server.respond(response);
   }
@@ -226,7 +229,7 @@ export class SipProxy implements TransportUser {
   }
 
   #sendCancel(context: ForwardContext): void {
-    if (context.cancelSent || context.final) return;
+    if (context.cancelSent || context.final || context.forwarded === undefined) return;
     context.cancelSent = true;
     const ignore: ClientTransactionUser = { onResponse: () => {}, onTimeout: () => {}, onTransportError: () => {} };
     this.#transactions.sendRequest(createCancel(context.forwarded), context.transport, ignore).catch((error: unknown) => this.#onError(error, 'cancel'));
@@ -340,9 +343,18 @@ export function loopKey(request: SipRequest): string {
 }
 
 function copy<M extends SipMessage>(message: M): M {
-  const result = parseMessage(serialize(message));
+  const bytes = serialize(message);
+  // The copy's body and source are views into these bytes: a small serialization shares Node's Buffer
+  // pool slab, which a kept message (a transaction's last response) would pin; give it its own.
+  const result = parseMessage(bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes));
   if (!result.ok) throw new Error(`cannot copy a SIP message: ${result.error.reason}`);
   return result.message as M;
+}
+
+/** The final response is settled: the forwarded request is no longer needed (no CANCEL after it). */
+function finish(context: ForwardContext): void {
+  context.final = true;
+  context.forwarded = undefined;
 }
 
 function tag(): string {

@@ -124,10 +124,13 @@ export const inviteClientTransaction: MachineSpec<InviteClientState, InviteClien
       case 'completed':
         // "The client transaction SHOULD start timer D when it enters the "Completed" state, with a value
         // of at least 32 seconds for unreliable transports, and a value of zero seconds for reliable
-        // transports." (§17.1.1.2)
+        // transports." (§17.1.1.2) Completed re-sends only the ACK: the INVITE is no longer needed.
+        data.tx.releaseRequest();
         return keep(undefined, [CANCEL_A, CANCEL_B, timer('D', t.D)]);
       case 'accepted':
         // "The client transaction MUST start Timer M upon entering the "Accepted" state [...] 64*T1" (RFC 6026 §8.4)
+        // Accepted sends nothing: the INVITE is no longer needed.
+        data.tx.releaseRequest();
         return keep(undefined, [CANCEL_A, CANCEL_B, timer('M', t.M)]);
       case 'terminated':
         // "The client transaction MUST be destroyed the instant it enters the "Terminated" state." (§17.1.1.2)

@@ -64,6 +64,8 @@ export interface InviteServerData {
   readonly tu: ServerTransactionUser;
   /** The most recent provisional response sent (by the TU, or the transaction's own 100 Trying). */
   readonly provisional: SipResponse | null;
+  /** The status of the most recent provisional response sent (kept when `provisional` is released). */
+  readonly provisionalStatus: number | null;
   /** The non-2xx final response, retransmitted until the ACK comes. */
   readonly final: SipResponse | null;
   /** The current Timer G interval. */
@@ -97,7 +99,7 @@ function respondInProceeding(response: SipResponse, data: InviteServerData): R {
   // "The TU passes any number of provisional responses to the server transaction. So long as the
   // server transaction is in the "Proceeding" state, each of these MUST be passed to the transport
   // layer for transmission." (§17.2.1)
-  if (status < 200) return send(data, response, () => keep({ ...data, provisional: response }, [CANCEL_TRYING]));
+  if (status < 200) return send(data, response, () => keep({ ...data, provisional: response, provisionalStatus: status }, [CANCEL_TRYING]));
   // RFC 6026 §8.5: "If, while in the "Proceeding" state, the TU passes a 2xx response to the server
   // transaction, the server transaction MUST pass this response to the transport layer for
   // transmission [...]. The server transaction MUST then transition to the "Accepted" state."
@@ -113,7 +115,7 @@ export const inviteServerTransaction: MachineSpec<InviteServerState, InviteServe
   name: 'sip-invite-server-transaction',
   init: ({ transaction, tu }) => ({
     state: 'proceeding',
-    data: { tx: transaction, tu, provisional: null, final: null, timerG: transaction.timers.G ?? 0 },
+    data: { tx: transaction, tu, provisional: null, provisionalStatus: null, final: null, timerG: transaction.timers.G ?? 0 },
     actions: [{ type: 'nextEvent', msg: { type: 'start' } }],
   }),
 
@@ -127,7 +129,9 @@ export const inviteServerTransaction: MachineSpec<InviteServerState, InviteServe
         // transports. [...] If an unreliable transport is being used, timer G is set to fire in T1
         // seconds, and is not set to fire for reliable transports." (§17.2.1)
         const actions = [CANCEL_TRYING, timer('H', t.H)];
-        return keep(undefined, t.G === undefined ? actions : [...actions, timer('G', t.G)]);
+        // Completed re-sends only the final response: the request and the last provisional go.
+        data.tx.releaseRequest();
+        return keep({ ...data, provisional: null }, t.G === undefined ? actions : [...actions, timer('G', t.G)]);
       }
       case 'confirmed':
         // "When this state is entered, timer I is set to fire in T4 seconds for unreliable
@@ -136,7 +140,10 @@ export const inviteServerTransaction: MachineSpec<InviteServerState, InviteServe
         return keep(undefined, [cancelGenericTimeout('TimerG'), cancelGenericTimeout('TimerH'), timer('I', t.I)]);
       case 'accepted':
         // "The server transaction MUST [...] start Timer L to fire in 64*T1 seconds" (RFC 6026 §8.5)
-        return keep(undefined, [CANCEL_TRYING, timer('L', t.L)]);
+        // Accepted re-sends nothing of its own (the TU re-sends its 2xx): the request and the last
+        // provisional go.
+        data.tx.releaseRequest();
+        return keep({ ...data, provisional: null }, [CANCEL_TRYING, timer('L', t.L)]);
       case 'terminated':
         // "the server transaction MUST be destroyed the instant it enters the Terminated state" (§17.2.1)
         return stop('normal');
@@ -251,7 +258,7 @@ export const inviteServerTransaction: MachineSpec<InviteServerState, InviteServe
   formatStatus: (status) => ({
     ...status,
     data: {
-      provisional: status.data.provisional?.status ?? null,
+      provisional: status.data.provisionalStatus,
       final: status.data.final?.status ?? null,
       timerG: status.data.timerG,
     },
@@ -261,5 +268,5 @@ export const inviteServerTransaction: MachineSpec<InviteServerState, InviteServe
 /** Sends 100 Trying (RFC 3261 §8.2.6.1: copies Timestamp; no To tag) as the last provisional response. */
 function sendTrying(data: InviteServerData): R {
   const trying = createResponse(data.tx.request, 100);
-  return send(data, trying, () => keep({ ...data, provisional: trying }, [CANCEL_TRYING]));
+  return send(data, trying, () => keep({ ...data, provisional: trying, provisionalStatus: 100 }, [CANCEL_TRYING]));
 }

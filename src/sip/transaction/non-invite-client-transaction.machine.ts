@@ -153,6 +153,8 @@ export const nonInviteClientTransaction: MachineSpec<NonInviteClientState, NonIn
       case 'completed':
         // "Once the client transaction enters the "Completed" state, it MUST set Timer K to fire in T4
         // seconds for unreliable transports, and zero seconds for reliable transports." (§17.1.2.2)
+        // Completed only absorbs response retransmissions: the request is no longer needed.
+        data.tx.releaseRequest();
         return keep(undefined, [cancelGenericTimeout('TimerE'), cancelGenericTimeout('TimerF'), timer('K', data.tx.timers.K)]);
       case 'terminated':
         return stop('normal');
@@ -174,5 +176,5 @@ export const nonInviteClientTransaction: MachineSpec<NonInviteClientState, NonIn
     },
   },
 
-  formatStatus: (status) => ({ ...status, data: { branch: status.data.tx.branch, method: status.data.tx.request.method, timerE: status.data.timerE } }),
+  formatStatus: (status) => ({ ...status, data: { branch: status.data.tx.branch, method: status.data.tx.method, timerE: status.data.timerE } }),
 };

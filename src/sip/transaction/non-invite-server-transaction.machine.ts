@@ -111,6 +111,8 @@ export const nonInviteServerTransaction: MachineSpec<NonInviteServerState, NonIn
       case 'completed':
         // "When the server transaction enters the "Completed" state, it MUST set Timer J to fire in
         // 64*T1 seconds for unreliable transports, and zero seconds for reliable transports." (§17.2.2)
+        // Completed only re-sends the last response: the request is no longer needed.
+        data.tx.releaseRequest();
         return keep(undefined, [genericTimeout('TimerJ', data.tx.timers.J, { type: 'timer', timer: 'J' })]);
       case 'terminated':
         // "The server transaction MUST be destroyed the instant it enters the "Terminated" state." (§17.2.2)
@@ -182,5 +184,5 @@ export const nonInviteServerTransaction: MachineSpec<NonInviteServerState, NonIn
     },
   },
 
-  formatStatus: (status) => ({ ...status, data: { method: status.data.tx.request.method, last: status.data.last?.status ?? null } }),
+  formatStatus: (status) => ({ ...status, data: { method: status.data.tx.method, last: status.data.last?.status ?? null } }),
 };

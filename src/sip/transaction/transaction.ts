@@ -6,7 +6,7 @@
  * @module
  */
 import type { ExitReason, MachineRef, MachineStatus } from '../../fsm/index.ts';
-import type { SipRequest, SipResponse } from '../index.ts';
+import { parseMessage, serialize, type SipRequest, type SipResponse } from '../index.ts';
 import type { TransactionTimerConfig, TransactionTimers } from './timers.ts';
 import { transactionTimers } from './timers.ts';
 import type { TransactionTransport } from './transport.ts';
@@ -28,11 +28,15 @@ export abstract class Transaction<M extends { readonly type: string } = { readon
   readonly kind: TransactionKind;
   /** The manager's key (RFC 3261 §17.1.3 / §17.2.3). */
   readonly key: string;
-  /** The request that created the transaction. */
-  readonly request: SipRequest;
+  /** The method of the request that created the transaction. */
+  readonly method: string;
   readonly transport: TransactionTransport;
   /** Every timer of this transaction, derived from the config and `transport.reliable`. */
   readonly timers: TransactionTimers;
+  /** The request, while the transaction may still need it (see {@link releaseRequest}). */
+  #request: SipRequest | undefined;
+  /** The request's wire bytes (own small buffer), once released. */
+  #requestBytes: Uint8Array | undefined;
   #ref: MachineRef<string, M> | undefined;
   #pending: M[] | undefined = [];
   readonly #terminated = Promise.withResolvers<ExitReason>();
@@ -40,9 +44,36 @@ export abstract class Transaction<M extends { readonly type: string } = { readon
   constructor(kind: TransactionKind, key: string, request: SipRequest, transport: TransactionTransport, config: TransactionTimerConfig) {
     this.kind = kind;
     this.key = key;
-    this.request = request;
+    this.method = request.method;
+    this.#request = request;
     this.transport = transport;
     this.timers = transactionTimers(config, transport.reliable);
+  }
+
+  /**
+   * The request that created the transaction. Once the transaction is in a state that no longer
+   * sends it or builds responses from it (see {@link releaseRequest}), an equal request is parsed
+   * again from its wire bytes on each access.
+   */
+  get request(): SipRequest {
+    const request = this.#request;
+    if (request !== undefined) return request;
+    const result = parseMessage(this.#requestBytes!);
+    if (!result.ok || result.message.kind !== 'request') throw new Error('cannot re-parse the transaction request');
+    return result.message;
+  }
+
+  /**
+   * Keeps only the request's wire bytes (in a buffer of their own, so no larger input buffer stays
+   * alive): the parsed request, its header objects and caches can go while the transaction lives on
+   * to absorb retransmissions (Timers D, I, J, K, L, M).
+   * @internal machines only, on entering a state that does not use the request
+   */
+  releaseRequest(): void {
+    const request = this.#request;
+    if (request === undefined) return;
+    this.#requestBytes = new Uint8Array(serialize(request));
+    this.#request = undefined;
   }
 
   /** Resolves with the machine's exit reason once the transaction is Terminated (or crashed, or failed to start). */
