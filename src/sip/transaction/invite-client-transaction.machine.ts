@@ -39,6 +39,7 @@ import { createResponse, type SipRequest, type SipResponse } from '../index.ts';
 import { createAck } from './ack.ts';
 import type { ClientTimerName, ClientTransaction, ClientTransactionArgs, ClientTransactionMsg } from './client-transaction.ts';
 import type { ClientTransactionUser } from './transaction-user.ts';
+import { WireCopy } from './wire-copy.ts';
 
 /** The states of RFC 3261 Figure 5, with Accepted from RFC 6026 Figure 5. */
 export type InviteClientState = 'calling' | 'proceeding' | 'completed' | 'accepted' | 'terminated';
@@ -50,7 +51,7 @@ export interface InviteClientData {
   /** The current Timer A interval: T1, doubling after each retransmission. */
   readonly timerA: number;
   /** The ACK sent for the non-2xx final response; re-sent for each of its retransmissions. */
-  readonly ack: SipRequest | null;
+  readonly ack: WireCopy<SipRequest> | null;
 }
 
 type R = Result<InviteClientState, InviteClientData, ClientTransactionMsg, never>;
@@ -101,7 +102,7 @@ function onResponse(state: InviteClientState, response: SipResponse, data: Invit
   const ack = createAck(tx.request, response);
   const failure = tx.transmit(ack);
   if (failure !== undefined) return transportFailed(data, failure.error, true);
-  return next('completed', { ...data, ack });
+  return next('completed', { ...data, ack: new WireCopy(ack) });
 }
 
 /** The INVITE client transaction spec. Start it with the transaction handle and its TU. */
@@ -190,7 +191,7 @@ export const inviteClientTransaction: MachineSpec<InviteClientState, InviteClien
           // state MUST cause the ACK to be re-passed to the transport layer for retransmission, but
           // the newly received response MUST NOT be passed up to the TU." (§17.1.1.2)
           if (msg.response.status < 300 || data.ack === null) return keep();
-          const failure = data.tx.transmit(data.ack);
+          const failure = data.tx.transmit(data.ack.message);
           return failure === undefined ? keep() : transportFailed(data, failure.error, true);
         }
         case 'timer':

@@ -54,6 +54,7 @@ import { cancelGenericTimeout, type EnterResult, genericTimeout, keep, type Mach
 import { createResponse, type SipResponse } from '../index.ts';
 import type { ServerTimerName, ServerTransaction, ServerTransactionArgs, ServerTransactionMsg } from './server-transaction.ts';
 import type { ServerTransactionUser } from './transaction-user.ts';
+import { WireCopy } from './wire-copy.ts';
 
 /** The states of RFC 3261 Figure 7, with Accepted from RFC 6026 Figure 7. */
 export type InviteServerState = 'proceeding' | 'completed' | 'confirmed' | 'accepted' | 'terminated';
@@ -67,7 +68,7 @@ export interface InviteServerData {
   /** The status of the most recent provisional response sent (kept when `provisional` is released). */
   readonly provisionalStatus: number | null;
   /** The non-2xx final response, retransmitted until the ACK comes. */
-  readonly final: SipResponse | null;
+  readonly final: WireCopy<SipResponse> | null;
   /** The current Timer G interval. */
   readonly timerG: number;
 }
@@ -107,7 +108,7 @@ function respondInProceeding(response: SipResponse, data: InviteServerData): R {
   // "While in the "Proceeding" state, if the TU passes a response with status code from 300 to 699 to
   // the server transaction, the response MUST be passed to the transport layer for transmission, and
   // the state machine MUST enter the "Completed" state." (§17.2.1)
-  return send(data, response, () => next('completed', { ...data, final: response }));
+  return send(data, response, () => next('completed', { ...data, final: new WireCopy(response) }));
 }
 
 /** The INVITE server transaction spec. */
@@ -187,7 +188,7 @@ export const inviteServerTransaction: MachineSpec<InviteServerState, InviteServe
             // G is reset with a value that doubles, unless that value exceeds T2, in which case it is
             // reset with the value of T2." (§17.2.1)
             const interval = Math.min(2 * data.timerG, data.tx.timers.T2);
-            return send(data, data.final, () => keep({ ...data, timerG: interval }, [timer('G', interval)]));
+            return send(data, data.final.message, () => keep({ ...data, timerG: interval }, [timer('G', interval)]));
           }
           if (msg.timer === 'H') {
             // "If timer H fires while in the "Completed" state, it implies that the ACK was never
@@ -203,7 +204,7 @@ export const inviteServerTransaction: MachineSpec<InviteServerState, InviteServe
           // "Completed" state, if a request retransmission is received, the server SHOULD pass the
           // response to the transport for retransmission." (§17.2.1)
           if (msg.request.method === 'ACK') return next('confirmed');
-          return data.final === null ? keep() : send(data, data.final, () => keep());
+          return data.final === null ? keep() : send(data, data.final.message, () => keep());
         case 'transportError':
           return transportFailed(data, msg.error);
         case 'respond':

@@ -51,6 +51,7 @@ import { type EnterResult, genericTimeout, keep, type MachineSpec, next, type Re
 import type { SipResponse } from '../index.ts';
 import type { ServerTransaction, ServerTransactionArgs, ServerTransactionMsg } from './server-transaction.ts';
 import type { ServerTransactionUser } from './transaction-user.ts';
+import { WireCopy } from './wire-copy.ts';
 
 /** The states of RFC 3261 Figure 8. */
 export type NonInviteServerState = 'trying' | 'proceeding' | 'completed' | 'terminated';
@@ -60,7 +61,7 @@ export interface NonInviteServerData {
   readonly tx: ServerTransaction;
   readonly tu: ServerTransactionUser;
   /** The last response sent: re-sent for each retransmission of the request in Proceeding and Completed. */
-  readonly last: SipResponse | null;
+  readonly last: WireCopy<SipResponse> | null;
 }
 
 type R = Result<NonInviteServerState, NonInviteServerData, ServerTransactionMsg, never>;
@@ -72,7 +73,7 @@ type R = Result<NonInviteServerState, NonInviteServerData, ServerTransactionMsg,
 /** Passes the last response sent to the transport again (a request retransmission arrived). */
 function resendLast(data: NonInviteServerData): R {
   if (data.last === null) return keep();
-  const failure = data.tx.transmit(data.last);
+  const failure = data.tx.transmit(data.last.message);
   return failure === undefined ? keep() : transportFailed(data, failure.error);
 }
 
@@ -90,8 +91,8 @@ function respond(state: NonInviteServerState, response: SipResponse, data: NonIn
   // that are received from the TU while in the "Proceeding" state MUST be passed to the transport
   // layer for transmission. If the TU passes a final response (status codes 200-699) to the server
   // while in the "Proceeding" state, the transaction MUST enter the "Completed" state" (§17.2.2)
-  if (response.status < 200) return state === 'proceeding' ? keep({ ...data, last: response }) : next('proceeding', { ...data, last: response });
-  return next('completed', { ...data, last: response });
+  if (response.status < 200) return state === 'proceeding' ? keep({ ...data, last: new WireCopy(response) }) : next('proceeding', { ...data, last: new WireCopy(response) });
+  return next('completed', { ...data, last: new WireCopy(response) });
 }
 
 /** The non-INVITE server transaction spec. */

@@ -6,10 +6,11 @@
  * @module
  */
 import type { ExitReason, MachineRef, MachineStatus } from '../../fsm/index.ts';
-import { parseMessage, serialize, type SipRequest, type SipResponse } from '../index.ts';
+import type { SipRequest, SipResponse } from '../index.ts';
 import type { TransactionTimerConfig, TransactionTimers } from './timers.ts';
 import { transactionTimers } from './timers.ts';
 import type { TransactionTransport } from './transport.ts';
+import { WireCopy } from './wire-copy.ts';
 
 /** The four transaction kinds of RFC 3261 §17. */
 export type TransactionKind = 'inviteClient' | 'nonInviteClient' | 'inviteServer' | 'nonInviteServer';
@@ -35,8 +36,8 @@ export abstract class Transaction<M extends { readonly type: string } = { readon
   readonly timers: TransactionTimers;
   /** The request, while the transaction may still need it (see {@link releaseRequest}). */
   #request: SipRequest | undefined;
-  /** The request's wire bytes (own small buffer), once released. */
-  #requestBytes: Uint8Array | undefined;
+  /** The request's wire bytes, once released. */
+  #requestCopy: WireCopy<SipRequest> | undefined;
   #ref: MachineRef<string, M> | undefined;
   #pending: M[] | undefined = [];
   readonly #terminated = Promise.withResolvers<ExitReason>();
@@ -56,11 +57,7 @@ export abstract class Transaction<M extends { readonly type: string } = { readon
    * again from its wire bytes on each access.
    */
   get request(): SipRequest {
-    const request = this.#request;
-    if (request !== undefined) return request;
-    const result = parseMessage(this.#requestBytes!);
-    if (!result.ok || result.message.kind !== 'request') throw new Error('cannot re-parse the transaction request');
-    return result.message;
+    return this.#request ?? this.#requestCopy!.message;
   }
 
   /**
@@ -72,7 +69,7 @@ export abstract class Transaction<M extends { readonly type: string } = { readon
   releaseRequest(): void {
     const request = this.#request;
     if (request === undefined) return;
-    this.#requestBytes = new Uint8Array(serialize(request));
+    this.#requestCopy = new WireCopy(request);
     this.#request = undefined;
   }
 
