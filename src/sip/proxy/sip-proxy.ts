@@ -123,13 +123,15 @@ export class SipProxy implements TransportUser {
 
   // ---- requests ----
 
+  /** The TU of every server transaction (one object: transactions keep it for 64·T1). */
+  readonly #serverTu: ServerTransactionUser = {
+    onRequest: (req, tx) => this.#guard(() => this.#onRequest(req, tx), 'request'),
+    // RFC 6026: an ACK matching an INVITE server transaction in Accepted is the ACK for the 2xx.
+    onAck: (ack) => this.#guard(() => this.#forwardAck(ack), 'ack'),
+  };
+
   #receiveRequest(request: SipRequest, flow: Flow): void {
-    const tu: ServerTransactionUser = {
-      onRequest: (req, tx) => this.#guard(() => this.#onRequest(req, tx), 'request'),
-      // RFC 6026: an ACK matching an INVITE server transaction in Accepted is the ACK for the 2xx.
-      onAck: (ack) => this.#guard(() => this.#forwardAck(ack), 'ack'),
-    };
-    const disposition = this.#transactions.receiveRequest(request, responseTransport(this.#sender, flow), tu);
+    const disposition = this.#transactions.receiveRequest(request, responseTransport(this.#sender, flow), this.#serverTu);
     if (disposition.type === 'strayAck') this.#forwardAck(request);
   }
 
