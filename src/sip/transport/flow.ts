@@ -12,7 +12,7 @@
  */
 import type { SipMessage } from '../index.ts';
 
-/** The transports a flow runs over (TLS and WSS are not implemented). */
+/** The transports a flow runs over: plain UDP, TCP and WS (no TLS or WSS). */
 export type TransportName = 'udp' | 'tcp' | 'ws';
 
 /** An IP address (never a name) and port of one end of a flow. */
