@@ -22,14 +22,16 @@ async function countBackends(url: string, n: number, headers: (i: number) => Rec
   return counts;
 }
 
+let gw: RunningGateway | undefined;
+let backends: Backend[] = [];
+afterEach(async () => {
+  await gw?.stop();
+  await Promise.all(backends.map((b) => b.close()));
+  gw = undefined;
+  backends = [];
+});
+
 describe('load balancing through the proxy (real backends)', () => {
-  let gw: RunningGateway | undefined;
-  let backends: Backend[] = [];
-  afterEach(async () => {
-    await gw?.stop();
-    await Promise.all(backends.map((b) => b.close()));
-    backends = [];
-  });
 
   it('roundRobin follows the weights within 5 % over 10,000 requests', async () => {
     backends = await Promise.all(['a', 'b', 'c'].map((n) => startBackend(undefined, n)));

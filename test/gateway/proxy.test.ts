@@ -22,14 +22,17 @@ function jsonBody(response: string): { code: string; message: string } {
   return JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4)) as { code: string; message: string };
 }
 
+// One gateway and its backends per test, torn down after it.
+let gw: RunningGateway | undefined;
+let backends: Backend[] = [];
+afterEach(async () => {
+  await gw?.stop();
+  await Promise.all(backends.map((b) => b.close()));
+  gw = undefined;
+  backends = [];
+});
+
 describe('HTTP proxying (RFC 9110 §7.6, SPEC §E)', () => {
-  let gw: RunningGateway | undefined;
-  let backends: Backend[] = [];
-  afterEach(async () => {
-    await gw?.stop();
-    await Promise.all(backends.map((b) => b.close()));
-    backends = [];
-  });
 
   async function withBackend(handler?: Parameters<typeof startBackend>[0], doc?: Record<string, unknown>): Promise<Backend> {
     const be = await startBackend(handler);
@@ -175,13 +178,6 @@ describe('HTTP proxying (RFC 9110 §7.6, SPEC §E)', () => {
 });
 
 describe('retries (only where safe, RFC 9110 §9.2.2)', () => {
-  let gw: RunningGateway | undefined;
-  let backends: Backend[] = [];
-  afterEach(async () => {
-    await gw?.stop();
-    await Promise.all(backends.map((b) => b.close()));
-    backends = [];
-  });
 
   it('a connect failure is retried on another target', async () => {
     const dead = await closedPort();
@@ -220,18 +216,13 @@ describe('retries (only where safe, RFC 9110 §9.2.2)', () => {
 });
 
 describe('access log', () => {
-  let gw: RunningGateway | undefined;
-  let be: Backend | undefined;
-  afterEach(async () => {
-    await gw?.stop();
-    await be?.close();
-  });
 
   it('writes one line per request with route, target, status, duration and bytes, and never the Authorization or Cookie values', async () => {
-    be = await startBackend((req, res) => {
+    const be = await startBackend((req, res) => {
       req.resume();
       req.on('end', () => res.end('0123456789'));
     });
+    backends.push(be);
     gw = await startGateway(proxyConfig([be.url]));
     const res = await request(`${gw.url}/x`, { method: 'POST', body: 'abcde', headers: { authorization: 'Bearer s3cret', cookie: 'sid=s3cret' } });
     await res.body.text();

@@ -4,23 +4,17 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SipRequest } from '../../../src/sip/index.ts';
-import { answer, inDialog, invite, type ProxyHarness, sleep, startProxy, UdpPeer } from './helpers.ts';
+import { answer, closeUdpCall, inDialog, invite, openUdpCall, type ProxyHarness, sleep, startProxy, type UdpPeer } from './helpers.ts';
 
 let uac: UdpPeer;
 let uas: UdpPeer;
 let harness: ProxyHarness;
 
 beforeEach(async () => {
-  uac = await UdpPeer.open();
-  uas = await UdpPeer.open();
-  harness = await startProxy((request) => (request.uri.kind === 'sip' && request.uri.host === 'example.com' ? { transport: 'udp', host: '127.0.0.1', port: uas.port } : undefined));
+  ({ uac, uas, harness } = await openUdpCall());
 });
 
-afterEach(async () => {
-  await harness.close();
-  await uac.close();
-  await uas.close();
-});
+afterEach(() => closeUdpCall({ uac, uas, harness }));
 
 /** The UAS rings then answers every INVITE, and answers BYE 200. */
 function ringThenAnswer(): void {

@@ -1,23 +1,17 @@
 /** CANCEL through the proxy (RFC 3261 §16.10, SPEC D.8) and stray responses (§16.11), over real UDP sockets. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SipRequest } from '../../../src/sip/index.ts';
-import { answer, cancelOf, invite, type ProxyHarness, sleep, startProxy, UdpPeer } from './helpers.ts';
+import { answer, cancelOf, closeUdpCall, invite, openUdpCall, type ProxyHarness, sleep, type UdpPeer } from './helpers.ts';
 
 let uac: UdpPeer;
 let uas: UdpPeer;
 let harness: ProxyHarness;
 
 beforeEach(async () => {
-  uac = await UdpPeer.open();
-  uas = await UdpPeer.open();
-  harness = await startProxy((request) => (request.uri.kind === 'sip' && request.uri.host === 'example.com' ? { transport: 'udp', host: '127.0.0.1', port: uas.port } : undefined));
+  ({ uac, uas, harness } = await openUdpCall());
 });
 
-afterEach(async () => {
-  await harness.close();
-  await uac.close();
-  await uas.close();
-});
+afterEach(() => closeUdpCall({ uac, uas, harness }));
 
 /** The UAS answers a CANCEL 200 and the INVITE it cancels 487 (RFC 3261 §9.2). */
 function answerCancel(): void {

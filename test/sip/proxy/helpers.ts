@@ -262,3 +262,23 @@ export function cancelOf(inviteText: string): string {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A UDP UAC, a UDP UAS and a proxy routing `example.com` to the UAS: the setup of most proxy tests. */
+export interface UdpCall {
+  readonly uac: UdpPeer;
+  readonly uas: UdpPeer;
+  readonly harness: ProxyHarness;
+}
+
+export async function openUdpCall(): Promise<UdpCall> {
+  const uac = await UdpPeer.open();
+  const uas = await UdpPeer.open();
+  const harness = await startProxy((request) => (request.uri.kind === 'sip' && request.uri.host === 'example.com' ? { transport: 'udp', host: '127.0.0.1', port: uas.port } : undefined));
+  return { uac, uas, harness };
+}
+
+export async function closeUdpCall(call: UdpCall): Promise<void> {
+  await call.harness.close();
+  await call.uac.close();
+  await call.uas.close();
+}
