@@ -40,7 +40,7 @@ import { RouteTable } from '../routes/route-table.ts';
 import { routeMachine, type RouteMsg } from '../routes/route.machine.ts';
 import { type TargetDecision, targetMachine, type TargetMsg } from '../routes/target.machine.ts';
 import { AdminServer } from './admin/server.ts';
-import type { AdminSources, StatusDocument } from './admin/sources.ts';
+import type { AdminSources, RouteStatus, StatusDocument, UpstreamStatus } from './admin/sources.ts';
 import { splitAddress } from '../routes/config-validate.ts';
 import { HttpListener } from './http-listener.ts';
 import { SipService, sipServiceChild } from './sip-service.ts';
@@ -86,9 +86,8 @@ export class Gateway {
   readonly #routes = new Map<string, RouteRuntime>();
   readonly #routeMailboxes = new Map<RouteRuntime, Mailbox<RouteMsg>>();
   readonly #listeners = new Map<string, HttpListener>();
-  /** SIP listeners (UDP+TCP) with their proxies; their routes are read from the running config per request. */
-  readonly #sip = new Map<string, SipService>();
-  readonly #sipPorts = new Map<SipService, number>();
+  /** The SIP listeners (sip: UDP+TCP, sip-ws) with their proxy; routes are read from the running config per request. */
+  #sip: SipService | undefined;
   readonly #sipTimers: GatewayOptions['sipTimers'];
   /** Upstream connection pools, shared by the versions of an upstream across reloads. */
   readonly #pools = new PoolRegistry();
@@ -115,7 +114,12 @@ export class Gateway {
     for (const u of config.upstreams) if (isHttpUpstream(u)) this.#upstreams.set(u.name, new UpstreamRuntime(u, 0, this.#pools));
     for (const r of config.routes) if (isHttpRoute(r)) this.#routes.set(r.name, this.#newRoute(r, 0));
     for (const l of config.listeners) if (l.protocol === 'http') this.#listeners.set(l.name, this.#newListener(l, 0));
-    for (const l of config.listeners) if (l.protocol === 'sip') this.#sip.set(l.name, this.#newSipService(l));
+    const sipListeners = config.listeners.filter((l) => l.protocol !== 'http');
+    if (sipListeners.length > 0) {
+      const sip = this.#newSipService(sipListeners);
+      this.#sip = sip;
+      this.metrics.sipStatus(() => sip.status());
+    }
     this.configManager =
       options.document === undefined ? undefined : new ConfigManager({ gateway: this, document: options.document, file: options.file, env: options.env ?? process.env, log });
   }
@@ -129,20 +133,19 @@ export class Gateway {
     return new RouteRuntime(route, upstream, this.#observerImpl, this.#clock, generation);
   }
 
-  #newSipService(listener: Listener): SipService {
-    return new SipService({ listener, config: () => this.#config, log: this.#log, clock: this.#clock, ...(this.#sipTimers === undefined ? {} : { timers: this.#sipTimers }) });
+  #newSipService(listeners: readonly Listener[]): SipService {
+    return new SipService({
+      listeners,
+      config: () => this.#config,
+      log: this.#log,
+      clock: this.#clock,
+      observer: this.metrics.sipObserver(),
+      ...(this.#sipTimers === undefined ? {} : { timers: this.#sipTimers }),
+    });
   }
 
   #sipSpec(service: SipService) {
-    return {
-      id: `sip-listener:${service.listener.name}`,
-      shutdown: 2000,
-      start: async () => {
-        const child = await sipServiceChild(service);
-        if (service.port !== undefined) this.#sipPorts.set(service, service.port);
-        return child;
-      },
-    };
+    return { id: 'sip', shutdown: 2000, start: () => sipServiceChild(service) };
   }
 
   #newListener(listener: Listener, generation: number): HttpListener {
@@ -183,9 +186,9 @@ export class Gateway {
   /** Bound addresses by listener name (useful with port 0); the admin API as `admin`. */
   addresses(): Record<string, AddressInfo> {
     const out: Record<string, AddressInfo> = Object.fromEntries([...this.#listeners.values()].map((l) => [l.listener.name, l.address()]));
-    for (const [name, service] of this.#sip) {
-      const port = this.#sipPorts.get(service);
-      if (port !== undefined) out[name] = { address: service.listener.host, family: 'IPv4', port };
+    for (const [name, port] of this.#sip?.ports() ?? []) {
+      const listener = this.#config.listeners.find((l) => l.name === name);
+      out[name] = { address: listener?.host ?? '127.0.0.1', family: 'IPv4', port };
     }
     if (this.#admin !== undefined) out['admin'] = this.#admin.address();
     return out;
@@ -203,6 +206,24 @@ export class Gateway {
 
   /** Every route and upstream target with its machines' states and counters (`GET /status`). */
   status(): StatusDocument {
+    const http = this.#httpStatus();
+    const sip = this.#sip;
+    if (sip === undefined) return http;
+    const config = this.#config;
+    const sipRoutes: RouteStatus[] = config.routes
+      .filter((r) => !isHttpRoute(r))
+      .map((r) => ({ name: r.name, protocol: 'sip', state: 'active', upstream: r.upstream, listeners: r.listeners, restarts: 0, requests: sip.routeRequests(r.name), breakers: [] }));
+    const sipUpstreams: UpstreamStatus[] = config.upstreams
+      .filter((u) => !isHttpUpstream(u))
+      .map((u) => ({
+        name: u.name,
+        loadBalancer: u.loadBalancer === 'consistentHash' ? 'roundRobin' : u.loadBalancer,
+        targets: u.targets.map((t) => ({ url: t.url, authority: t.authority, weight: t.weight, health: 'healthy', ejected: false, ejections: 0, active: 0, ...sip.targetCounters(t.authority) })),
+      }));
+    return { routes: [...http.routes, ...sipRoutes], upstreams: [...http.upstreams, ...sipUpstreams], sip: sip.status() };
+  }
+
+  #httpStatus(): StatusDocument {
     return {
       routes: [...this.#routes.values()].map((rt) => ({
         name: rt.route.name,
@@ -526,7 +547,7 @@ export class Gateway {
         },
       },
       ...[...this.#listeners.values()].map((l) => this.#listenerSpec(l)),
-      ...[...this.#sip.values()].map((service) => this.#sipSpec(service)),
+      ...(this.#sip === undefined ? [] : [this.#sipSpec(this.#sip)]),
     ];
     const admin = this.#config.admin;
     if (admin !== undefined) children.push(this.#adminSpec(admin));

@@ -1,26 +1,64 @@
 /**
- * A `sip` listener: SIP over UDP and TCP on one port, a transaction-stateful proxy (RFC 3261 §16) and
- * its transactions (§17), routing each new request by its request-URI to the SIP routes of the running
- * config (read at every request, so live changes apply at once) and, through the route's upstream, to
- * one of its `sip:` targets (round robin by weight).
+ * The SIP side of the gateway: every `sip` listener (SIP over UDP and TCP on one port) and every
+ * `sip-ws` listener (SIP over WebSocket, RFC 7118) of the config, one flow table shared by them, one
+ * transaction layer (RFC 3261 §17) and one transaction-stateful proxy core (§16) spanning them, so a
+ * call from a WebSocket client reaches a SIP server over UDP or TCP and back (SPEC §D).
+ *
+ * Routing of a new request: the first SIP route of the listener it came on whose `match.sip` matches
+ * its Request-URI (domain, user prefix, methods), read from the running config at each request (live
+ * changes apply at once); then
+ * - `registrar: edge`: a REGISTER is answered here ({@link EdgeRegistrar}); any other request for a
+ *   registered address-of-record goes to the bound Contact over the flow it registered on;
+ * - otherwise the route's upstream, one of its `sip:` targets (round robin by weight); a REGISTER from
+ *   a WebSocket client carries a Path with its flow token (RFC 3327, RFC 5626 §5.1).
+ *
+ * The first `sip` listener is the one requests to `sip:` targets leave from; the first `sip-ws`
+ * listener's address is the proxy's address towards WebSocket clients. Adding or removing SIP
+ * listeners takes a restart (routes and upstreams change live).
  */
 import type { Child, Clock, ExitReason, JsonValue } from '../fsm/index.ts';
 import type { Config, Listener, Route, Upstream } from '../routes/config.ts';
 import { createLoadBalancer, type LoadBalancer } from '../routes/load-balancer.ts';
 import type { SipRequest } from '../sip/index.ts';
-import { SipProxy, type ProxyTarget } from '../sip/proxy/index.ts';
+import { type ProxyObserver, type RoutingDecision, SipProxy } from '../sip/proxy/index.ts';
+import { EdgeRegistrar } from '../sip/registrar/edge-registrar.ts';
 import { TransactionManager } from '../sip/transaction/index.ts';
-import { SipUdpTcpListener } from '../sip/transport/index.ts';
+import { type Destination, type Flow, FlowTable, isFlow, type MessageSender, SipTransportError, SipUdpTcpListener, SipWsListener, type TransportCounters, type TransportEvent, type TransportName, type TransportStatsSnapshot, type TransportUser } from '../sip/transport/index.ts';
 import type { Logger } from './logger.ts';
 
 export interface SipServiceOptions {
-  readonly listener: Listener;
+  /** The `sip` and `sip-ws` listeners. */
+  readonly listeners: readonly Listener[];
   /** The running config (read per request). */
   readonly config: () => Config;
   readonly log: Logger;
   readonly clock: Clock;
-  /** RFC 3261 timer bases (ms); tests scale them down. */
+  /** RFC 3261 timer bases (ms), overriding the config's `sip` section; tests scale them down. */
   readonly timers?: { readonly T1: number; readonly T2: number; readonly T4: number };
+  /** What the proxy and transports report (metrics). */
+  readonly observer?: SipObserver;
+}
+
+/** What the SIP service reports, for metrics. */
+export interface SipObserver extends ProxyObserver {
+  /** A well-formed message received (requests by method, responses by status). */
+  readonly onReceived?: (event: TransportEvent) => void;
+}
+
+/** A snapshot for `/status` and `/metrics`. */
+export interface SipStatus {
+  readonly listeners: readonly { readonly name: string; readonly protocol: 'sip' | 'sip-ws'; readonly port: number | undefined; readonly connections?: number }[];
+  readonly transactions: { readonly inviteClient: number; readonly nonInviteClient: number; readonly inviteServer: number; readonly nonInviteServer: number; readonly total: number };
+  readonly pendingInvites: number;
+  readonly flows: number;
+  readonly wsConnections: number;
+  readonly registrations: { readonly bindings: number; readonly flows: number };
+  /** Per transport (udp, tcp, ws): messages received, sent, malformed, rejected (answered 400/505/513), dropped, keepalives. */
+  readonly transport: Readonly<Record<TransportName, TransportCounters>>;
+}
+
+function zeroCounters(): TransportCounters {
+  return { received: 0, sent: 0, malformed: 0, rejected: 0, dropped: 0, keepalives: 0 };
 }
 
 /** Does the request-URI host match a route's domain (`pbx.local`, `*.example.com`, `*`)? */
@@ -30,68 +68,176 @@ function domainMatches(pattern: string, host: string): boolean {
   return host === pattern;
 }
 
-export class SipService {
+interface Bound {
   readonly listener: Listener;
+  readonly udpTcp?: SipUdpTcpListener;
+  readonly ws?: SipWsListener;
+  port: number | undefined;
+}
+
+export class SipService {
+  readonly listeners: readonly Listener[];
   readonly #options: SipServiceOptions;
   readonly #log: Logger;
   readonly #balancers = new WeakMap<Upstream, LoadBalancer>();
-  #transport: SipUdpTcpListener | undefined;
+  readonly #flows = new FlowTable();
+  readonly #bound: Bound[] = [];
+  readonly #registrar: EdgeRegistrar;
   #transactions: TransactionManager | undefined;
+  #proxy: SipProxy | undefined;
+  /** New requests routed, by route name; requests sent and branch failures, by target `host:port`. */
+  readonly #routeRequests = new Map<string, number>();
+  readonly #targetRequests = new Map<string, number>();
+  readonly #targetFailures = new Map<string, number>();
 
   constructor(options: SipServiceOptions) {
-    this.listener = options.listener;
+    this.listeners = options.listeners;
     this.#options = options;
-    this.#log = options.log.child({ component: 'sip', listener: options.listener.name });
+    this.#log = options.log.child({ component: 'sip' });
+    this.#registrar = new EdgeRegistrar({ clock: options.clock });
   }
 
   /**
-   * Binds UDP and TCP on the listener's address and starts the transactions.
+   * Binds every SIP listener, then starts the transactions and the proxy. On a failure what was bound
+   * is closed again.
    *
-   * @throws {SipTransportError} when the address cannot be bound.
+   * @throws {SipTransportError} `TANDEM_ERR_SIP_LISTEN` when an address cannot be bound.
    */
-  async start(): Promise<{ address: string; port: number }> {
-    const timers = this.#options.timers;
-    this.#transactions = await TransactionManager.start({ clock: this.#options.clock, name: `sip-transactions:${this.listener.name}`, ...(timers ?? {}) });
-    const holder: { proxy?: SipProxy } = {};
-    const transport = new SipUdpTcpListener({ host: this.listener.host, port: this.listener.port, user: { onMessage: (e) => holder.proxy?.onMessage(e) }, logger: this.#log });
-    const { port } = await transport.listen();
-    this.#transport = transport;
-    const viaHost = this.listener.host === '0.0.0.0' || this.listener.host === '::' ? '127.0.0.1' : this.listener.host;
-    holder.proxy = new SipProxy({
+  async start(): Promise<void> {
+    const settings = this.#options.config().sip;
+    const timers = this.#options.timers ?? { T1: settings.t1Ms, T2: settings.t2Ms, T4: settings.t4Ms };
+    const user: TransportUser = {
+      onMessage: (event) => {
+        this.#options.observer?.onReceived?.(event);
+        this.#proxy?.onMessage(event);
+      },
+      onFlowClose: (flow) => this.#registrar.dropFlow(flow),
+    };
+    try {
+      for (const listener of this.listeners) {
+        if (listener.protocol === 'sip') {
+          const udpTcp = new SipUdpTcpListener({ host: listener.host, port: listener.port, user, flows: this.#flows, logger: this.#log });
+          this.#bound.push({ listener, udpTcp, port: undefined });
+          this.#bound.at(-1)!.port = (await udpTcp.listen()).port;
+        } else {
+          const ws = new SipWsListener({
+            host: listener.host,
+            port: listener.port,
+            user,
+            flows: this.#flows,
+            logger: this.#log,
+            pingIntervalMs: listener.keepaliveMs,
+            ...(listener.allowedOrigins === undefined ? {} : { allowedOrigins: listener.allowedOrigins }),
+          });
+          this.#bound.push({ listener, ws, port: undefined });
+          this.#bound.at(-1)!.port = (await ws.listen()).port;
+        }
+      }
+      this.#transactions = await TransactionManager.start({ clock: this.#options.clock, name: 'sip-transactions', ...timers });
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
+    const sip = this.#bound.find((b) => b.udpTcp !== undefined);
+    const ws = this.#bound.find((b) => b.ws !== undefined);
+    const local = (b: Bound) => ({ host: viaHost(b.listener.host), port: b.port! });
+    const sender: MessageSender = {
+      send: async (message, destination: Destination): Promise<Flow> => {
+        if (isFlow(destination)) {
+          await destination.send(message);
+          return destination;
+        }
+        if (sip?.udpTcp === undefined) throw new SipTransportError('TANDEM_ERR_SIP_UNROUTABLE', `no sip listener to reach ${destination.transport}:${destination.host}:${destination.port}`);
+        return sip.udpTcp.send(message, destination);
+      },
+    };
+    this.#proxy = new SipProxy({
       transactions: this.#transactions,
-      sender: transport,
-      routes: (request) => this.#route(request),
-      localVia: { host: viaHost, port, transport: 'udp' },
+      sender,
+      routes: (request, flow) => this.#route(request, flow),
+      localVia: local(sip ?? ws!),
+      ...(ws === undefined ? {} : { wsLocal: local(ws) }),
+      flows: this.#flows,
+      clock: this.#options.clock,
+      timerCMs: settings.timerCMs,
       recordRoute: true,
+      observer: {
+        ...this.#options.observer,
+        onBranchFailure: (target, reason) => {
+          if (!isFlow(target)) bump(this.#targetFailures, `${target.host}:${target.port}`);
+          this.#options.observer?.onBranchFailure?.(target, reason);
+        },
+      },
       onError: (error, context) => this.#log.warn({ err: (error as Error).message, context }, 'SIP proxy error'),
     });
-    this.#log.info({ address: `${this.listener.host}:${port}` }, 'SIP listener up (UDP and TCP)');
-    return { address: this.listener.host, port };
+    for (const b of this.#bound) this.#log.info({ listener: b.listener.name, address: `${b.listener.host}:${b.port}` }, b.ws === undefined ? 'SIP listener up (UDP and TCP)' : 'SIP WebSocket listener up');
   }
 
-  /** The bound port (after {@link start}). */
-  get port(): number | undefined {
-    return this.#transport?.address.port;
+  /** Bound ports by listener name (after {@link start}). */
+  ports(): ReadonlyMap<string, number> {
+    return new Map(this.#bound.filter((b) => b.port !== undefined).map((b) => [b.listener.name, b.port!]));
   }
 
-  /** Live SIP transactions (for status and metrics). */
+  /** Live SIP transactions. */
   get transactions(): number {
     return this.#transactions?.size ?? 0;
   }
 
+  /** The edge registrar's bindings. */
+  get registrar(): EdgeRegistrar {
+    return this.#registrar;
+  }
+
+  status(): SipStatus {
+    const transport = { udp: zeroCounters(), tcp: zeroCounters(), ws: zeroCounters() };
+    for (const b of this.#bound) {
+      const stats: TransportStatsSnapshot = (b.udpTcp ?? b.ws)!.stats;
+      for (const name of ['udp', 'tcp', 'ws'] as const) {
+        const into = transport[name];
+        for (const key of Object.keys(into) as (keyof TransportCounters)[]) into[key] += stats[name][key];
+      }
+    }
+    const wsConnections = this.#bound.reduce((n, b) => n + (b.ws?.connections ?? 0), 0);
+    return {
+      listeners: this.#bound.map((b) => ({ name: b.listener.name, protocol: b.ws === undefined ? ('sip' as const) : ('sip-ws' as const), port: b.port, ...(b.ws === undefined ? {} : { connections: b.ws.connections }) })),
+      transactions: this.#transactions?.counts() ?? { inviteClient: 0, nonInviteClient: 0, inviteServer: 0, nonInviteServer: 0, total: 0 },
+      pendingInvites: this.#proxy?.pendingInvites ?? 0,
+      flows: this.#flows.size,
+      wsConnections,
+      registrations: { bindings: this.#registrar.size, flows: this.#registrar.flows },
+      transport,
+    };
+  }
+
+  /** Closes every listener (WebSocket clients get 1001), then the transactions. */
   async close(): Promise<void> {
-    await this.#transport?.close();
+    await Promise.all(this.#bound.map((b) => (b.udpTcp ?? b.ws)!.close()));
     await this.#transactions?.stop();
   }
 
-  /** The target of a new request: the first SIP route of this listener that matches, then its upstream's balancer. */
-  #route(request: SipRequest): ProxyTarget | undefined {
+  /** The listener a flow belongs to: by transport and local port (outbound TCP flows: the first `sip` listener). */
+  #listenerOf(flow: Flow): Listener | undefined {
+    const ws = flow.transport === 'ws';
+    const same = this.#bound.filter((b) => (b.ws !== undefined) === ws);
+    return (same.find((b) => b.port === flow.local.port) ?? same[0])?.listener;
+  }
+
+  /** The decision for a new request: see the module documentation. */
+  #route(request: SipRequest, flow: Flow): RoutingDecision | undefined {
     const uri = request.uri;
     if (uri.kind !== 'sip') return undefined;
+    const listener = this.#listenerOf(flow);
+    if (listener === undefined) return undefined;
     const config = this.#options.config();
     const host = uri.host.toLowerCase();
-    const route = config.routes.find((r) => this.#matches(r, host, uri.user, request.method));
+    const route = config.routes.find((r) => matches(r, listener.name, host, uri.user, request.method));
     if (route === undefined) return undefined;
+    bump(this.#routeRequests, route.name);
+    if (route.registrar === 'edge') {
+      if (request.method === 'REGISTER') return { type: 'respond', ...this.#registrar.register(request, flow) };
+      const binding = this.#registrar.lookup(uri);
+      if (binding !== undefined) return { type: 'retarget', target: binding.flow, requestUri: binding.contact };
+    }
     const upstream = config.upstreams.find((u) => u.name === route.upstream);
     if (upstream === undefined) return undefined;
     let balancer = this.#balancers.get(upstream);
@@ -99,20 +245,42 @@ export class SipService {
       balancer = createLoadBalancer(upstream.loadBalancer === 'consistentHash' ? 'roundRobin' : upstream.loadBalancer, upstream.targets.map((t) => ({ id: t.authority, weight: t.weight })));
       this.#balancers.set(upstream, balancer);
     }
-    const target = upstream.targets[balancer.pick()]?.sip;
-    return target === undefined ? undefined : { transport: target.transport, host: target.host, port: target.port };
+    const picked = upstream.targets[balancer.pick()];
+    const target = picked?.sip;
+    if (target === undefined) return undefined;
+    bump(this.#targetRequests, picked!.authority);
+    return { transport: target.transport, host: target.host, port: target.port };
   }
 
-  #matches(route: Route, host: string, user: string | undefined, method: string): boolean {
-    const m = route.match.sip;
-    if (m === undefined || !route.listeners.includes(this.listener.name)) return false;
-    if (!domainMatches(m.domain, host)) return false;
-    if (m.methods.length > 0 && !m.methods.includes(method)) return false;
-    return m.userPrefix === undefined || (user ?? '').startsWith(m.userPrefix);
+  /** Requests routed by a SIP route (since start). */
+  routeRequests(route: string): number {
+    return this.#routeRequests.get(route) ?? 0;
+  }
+
+  /** Requests sent to a target (`host:port`), and its branches that failed (timeout or transport error). */
+  targetCounters(authority: string): { requests: number; failures: number } {
+    return { requests: this.#targetRequests.get(authority) ?? 0, failures: this.#targetFailures.get(authority) ?? 0 };
   }
 }
 
-/** A SIP service as a supervised child. */
+function bump(map: Map<string, number>, key: string): void {
+  map.set(key, (map.get(key) ?? 0) + 1);
+}
+
+function matches(route: Route, listener: string, host: string, user: string | undefined, method: string): boolean {
+  const m = route.match.sip;
+  if (m === undefined || !route.listeners.includes(listener)) return false;
+  if (!domainMatches(m.domain, host)) return false;
+  if (m.methods.length > 0 && !m.methods.includes(method)) return false;
+  return m.userPrefix === undefined || (user ?? '').startsWith(m.userPrefix);
+}
+
+/** The host written in our Via and Record-Route: the bound address, or loopback for a wildcard bind. */
+function viaHost(host: string): string {
+  return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+}
+
+/** The SIP service as a supervised child. */
 export async function sipServiceChild(service: SipService): Promise<Child> {
   await service.start();
   let resolveExit!: (reason: ExitReason) => void;
@@ -131,7 +299,7 @@ export async function sipServiceChild(service: SipService): Promise<Child> {
       void service.close().finally(() => resolveExit('killed'));
     },
     describe(): JsonValue {
-      return { name: `sip:${service.listener.name}`, transactions: service.transactions };
+      return { name: 'sip', listeners: service.listeners.map((l) => l.name), transactions: service.transactions };
     },
   };
 }

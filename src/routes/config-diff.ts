@@ -62,6 +62,6 @@ export function diffConfig(before: Config, after: Config): ConfigDiff {
   const listeners = diffByName(before.listeners, after.listeners);
   const reordered = before.routes.map((r) => r.name).join('\u0000') !== after.routes.map((r) => r.name).join('\u0000');
   const changes = (d: Diff<unknown>) => d.added.length + d.changed.length + d.removed.length;
-  const globals = !sameValue(before.limits, after.limits) || !sameValue(before.log, after.log) || !sameValue(before.shutdown, after.shutdown) || !sameValue(before.admin, after.admin);
+  const globals = !sameValue(before.limits, after.limits) || !sameValue(before.log, after.log) || !sameValue(before.shutdown, after.shutdown) || !sameValue(before.admin, after.admin) || !sameValue(before.sip, after.sip);
   return { routes, upstreams, listeners, empty: changes(routes) + changes(upstreams) + changes(listeners) === 0 && !reordered && !globals };
 }

@@ -57,7 +57,7 @@ export function validateConfig(document: unknown): ValidatedConfig {
 
   const listenerNames = new Set(listeners.map((l) => l.name));
   const httpListeners = listeners.filter((l) => l.protocol === 'http').map((l) => l.name);
-  const sipListeners = listeners.filter((l) => l.protocol === 'sip').map((l) => l.name);
+  const sipListeners = listeners.filter((l) => l.protocol !== 'http').map((l) => l.name);
   const upstreamNames = new Set(upstreams.map((u) => u.name));
   const defaultBody = raw.limits?.bodyBytes ?? 0;
   const defaultDrainMs = raw.shutdown?.drainMs ?? 10_000;
@@ -73,8 +73,11 @@ export function validateConfig(document: unknown): ValidatedConfig {
     if (kinds.size > 1) problems.push({ path: `upstreams[${i}].targets`, message: 'mixes http(s)/ws and sip targets' });
   });
   routes.forEach((r, i) => problems.push(...kindProblems(r, `routes[${i}]`, Array.isArray(raw.routes?.[i]?.listener), protocolOf, sipUpstream)));
-  // sip-ws listeners are not served yet (a warning says so): routes keep only the listeners that are.
   const servedRoutes = routes;
+  const sip = { t1Ms: raw.sip?.t1Ms ?? 500, t2Ms: raw.sip?.t2Ms ?? 4000, t4Ms: raw.sip?.t4Ms ?? 5000, timerCMs: raw.sip?.timerCMs ?? 180_000 };
+  if (sip.t2Ms < sip.t1Ms) problems.push({ path: 'sip.t2Ms', message: `must be at least t1Ms (${sip.t1Ms})` });
+  // RFC 3261 §16.6 step 11: Timer C "MUST be set ... greater than 3 minutes"; shorter values are for tests and labs.
+  if (sip.timerCMs < 180_000) warnings.push({ path: 'sip.timerCMs', message: `${sip.timerCMs} ms is below RFC 3261's 3 minutes` });
 
   let admin: Config['admin'];
   if (raw.admin !== undefined) {
@@ -98,6 +101,7 @@ export function validateConfig(document: unknown): ValidatedConfig {
     log: { level: raw.log?.level ?? 'info', access: raw.log?.access ?? true },
     limits: { bodyBytes: raw.limits?.bodyBytes ?? 0, headerBytes: raw.limits?.headerBytes ?? 16384 },
     shutdown: { drainMs: raw.shutdown?.drainMs ?? 10_000 },
+    sip,
     listeners,
     admin,
     upstreams,
@@ -190,10 +194,10 @@ function resolveListener(
   const { host, port } = splitAddress(l.address);
   if (port > 65_535) problems.push({ path: `${path}.address`, message: `port ${port} is out of range` });
   const protocol = l.protocol ?? 'http';
-  if (protocol === 'sip-ws') {
-    warnings.push({ path: `${path}.protocol`, message: '"sip-ws" listeners are not served by this version of Tandem; the listener is ignored' });
+  if (protocol !== 'sip-ws' && (l.keepaliveMs !== undefined || l.allowedOrigins !== undefined)) {
+    warnings.push({ path: `${path}.${l.keepaliveMs === undefined ? 'allowedOrigins' : 'keepaliveMs'}`, message: 'only sip-ws listeners use it; ignored' });
   }
-  return { name: l.name, protocol, address: l.address, host, port };
+  return { name: l.name, protocol, address: l.address, host, port, keepaliveMs: l.keepaliveMs ?? 30_000, allowedOrigins: l.allowedOrigins?.map((o) => o.toLowerCase()) };
 }
 
 function resolveUpstream(u: UpstreamInput, path: string, problems: ErrorDetail[], _warnings: ConfigWarning[]): Upstream {
@@ -339,6 +343,7 @@ function resolveRoute(r: RouteInput, order: number, ctx: RouteContext, problems:
   });
   if (!ctx.upstreamNames.has(r.upstream)) problems.push({ path: `${path}.upstream`, message: `unknown upstream "${r.upstream}"` });
   const pathMatch = resolvePathMatch(r.match, `${path}.match`, problems);
+  if (r.registrar === 'edge' && r.match.sip === undefined) problems.push({ path: `${path}.registrar`, message: 'only SIP routes (match.sip) have a registrar' });
   if ((r.stripPrefix ?? false) && pathMatch.kind !== 'prefix') {
     problems.push({ path: `${path}.stripPrefix`, message: 'needs match.pathPrefix' });
   }
@@ -376,6 +381,7 @@ function resolveRoute(r: RouteInput, order: number, ctx: RouteContext, problems:
     },
     upstream: r.upstream,
     stripPrefix: r.stripPrefix ?? false,
+    registrar: r.registrar ?? 'upstream',
     websocket: r.websocket ?? false,
     preserveHost: r.preserveHost ?? true,
     hostRewrite: r.hostRewrite,
@@ -435,7 +441,7 @@ export function withRoute(config: Config, input: unknown): Config {
     {
       listenerNames: new Set(config.listeners.map((l) => l.name)),
       httpListeners: config.listeners.filter((l) => l.protocol === 'http').map((l) => l.name),
-      sipListeners: config.listeners.filter((l) => l.protocol === 'sip').map((l) => l.name),
+      sipListeners: config.listeners.filter((l) => l.protocol !== 'http').map((l) => l.name),
       upstreamNames: new Set(config.upstreams.map((u) => u.name)),
       defaultBody: config.limits.bodyBytes,
       defaultDrainMs: config.shutdown.drainMs,

@@ -14,6 +14,10 @@ export interface Listener {
   readonly address: string;
   readonly host: string;
   readonly port: number;
+  /** `sip-ws`: WebSocket ping interval (ms; 0: none). */
+  readonly keepaliveMs: number;
+  /** `sip-ws`: accepted Origin values, lower-case; undefined: any. */
+  readonly allowedOrigins: readonly string[] | undefined;
 }
 
 export interface Target {
@@ -127,6 +131,8 @@ export interface Route {
   readonly match: RouteMatch;
   readonly upstream: string;
   readonly stripPrefix: boolean;
+  /** SIP routes: forward REGISTER with a Path (`upstream`), or answer it here (`edge`). */
+  readonly registrar: 'upstream' | 'edge';
   readonly websocket: boolean;
   readonly preserveHost: boolean;
   readonly hostRewrite: string | undefined;
@@ -138,10 +144,19 @@ export interface Route {
   readonly order: number;
 }
 
+export interface SipSettings {
+  readonly t1Ms: number;
+  readonly t2Ms: number;
+  readonly t4Ms: number;
+  readonly timerCMs: number;
+}
+
 export interface Config {
   readonly log: { readonly level: LogLevel; readonly access: boolean };
   readonly limits: { readonly bodyBytes: number; readonly headerBytes: number };
   readonly shutdown: { readonly drainMs: number };
+  /** SIP timers (ms): RFC 3261 T1, T2, T4 and the proxy's Timer C. */
+  readonly sip: SipSettings;
   readonly listeners: readonly Listener[];
   readonly admin: { readonly address: string; readonly token: string | undefined } | undefined;
   readonly upstreams: readonly Upstream[];

@@ -44,6 +44,12 @@ export const ListenerSchema = Type.Object(
     name: Name,
     protocol: Type.Optional(Type.Union([Type.Literal('http'), Type.Literal('sip'), Type.Literal('sip-ws')], { default: 'http' })),
     address: Address,
+    keepaliveMs: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'sip-ws: WebSocket ping interval (ms; default 30000), below load balancer idle timeouts; a connection that missed the previous ping is closed; 0 disables (SPEC D.3).' }),
+    ),
+    allowedOrigins: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), { description: 'sip-ws: accepted Origin values (https://app.example.com); other upgrades get 403. Unset: any origin.' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -182,6 +188,16 @@ export const SipMatchSchema = Type.Object(
   { additionalProperties: false },
 );
 
+export const SipSchema = Type.Object(
+  {
+    t1Ms: Type.Optional(Type.Integer({ minimum: 1, default: 500, description: 'RFC 3261 T1, the round-trip estimate (ms): Timers A, B, E, F, G, H, J, L, M derive from it.' })),
+    t2Ms: Type.Optional(Type.Integer({ minimum: 1, default: 4000, description: 'RFC 3261 T2, the longest retransmit interval of non-INVITE requests and INVITE responses (ms).' })),
+    t4Ms: Type.Optional(Type.Integer({ minimum: 1, default: 5000, description: 'RFC 3261 T4, the longest time a message stays in the network (ms): Timers I and K.' })),
+    timerCMs: Type.Optional(Type.Integer({ minimum: 1, default: 180_000, description: 'RFC 3261 §16.6 Timer C: how long a proxied INVITE may wait for a final response, reset by each provisional (ms); then the branch is cancelled and the caller gets 408.' })),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const MatchSchema = Type.Object(
   {
     path: Type.Optional(Type.String({ pattern: '^/', description: 'Exact path; `:name` segments are parameters, `*` a trailing wildcard.' })),
@@ -201,6 +217,12 @@ export const RouteSchema = Type.Object(
     match: MatchSchema,
     upstream: Name,
     stripPrefix: Type.Optional(Type.Boolean({ default: false })),
+    registrar: Type.Optional(
+      Type.Union([Type.Literal('upstream'), Type.Literal('edge')], {
+        default: 'upstream',
+        description: 'SIP routes: `upstream` forwards REGISTER to the upstream with a Path carrying a flow token (RFC 5626); `edge` answers REGISTER itself and delivers requests for a registered AOR over the client\'s connection (others go to the upstream).',
+      }),
+    ),
     websocket: Type.Optional(Type.Boolean({ default: false })),
     preserveHost: Type.Optional(Type.Boolean({ default: true, description: 'Send the client Host to the upstream (else the target host).' })),
     hostRewrite: Type.Optional(Type.String({ minLength: 1, description: 'Send this Host to the upstream.' })),
@@ -225,6 +247,7 @@ export const ConfigSchema = Type.Object(
     log: Type.Optional(LogSchema),
     limits: Type.Optional(LimitsSchema),
     shutdown: Type.Optional(ShutdownSchema),
+    sip: Type.Optional(SipSchema),
     listeners: Type.Optional(
       Type.Array(ListenerSchema, { default: [{ name: 'web', protocol: 'http', address: '127.0.0.1:8080' }] }),
     ),

@@ -209,7 +209,7 @@ describe('admin API endpoints', () => {
       expect(doc.paths[path]?.get, path).toBeDefined();
     }
     const status = doc.paths['/status']!.get!.responses['200']!.content!['application/json']!.schema;
-    expect(Object.keys(status['properties'] as object)).toEqual(['routes', 'upstreams']);
+    expect(Object.keys(status['properties'] as object)).toEqual(['routes', 'upstreams', 'sip']);
     expect(doc.paths['/readyz']!.get!.responses['503']).toBeDefined();
     expect(doc.paths['/status']!.get!.responses['401']).toBeDefined();
     expect(doc.paths['/metrics']!.get!.responses['200']!.content!['text/plain']).toBeDefined();

@@ -26,7 +26,8 @@ const upstream = { name: 'app', targets: [{ url: 'http://127.0.0.1:9001' }] };
 describe('config validation', () => {
   it('fills every default of a minimal config (only name, match, upstream and targets[].url)', () => {
     const { config } = validateConfig({ upstreams: [upstream], routes: [{ name: 'r', match: {}, upstream: 'app' }] });
-    expect(config.listeners).toEqual([{ name: 'web', protocol: 'http', address: '127.0.0.1:8080', host: '127.0.0.1', port: 8080 }]);
+    expect(config.listeners).toEqual([{ name: 'web', protocol: 'http', address: '127.0.0.1:8080', host: '127.0.0.1', port: 8080, keepaliveMs: 30_000, allowedOrigins: undefined }]);
+    expect(config.sip).toEqual({ t1Ms: 500, t2Ms: 4000, t4Ms: 5000, timerCMs: 180_000 });
     const u = config.upstreams[0]!;
     expect(u.loadBalancer).toBe('roundRobin');
     expect(u.timeouts).toEqual({ connectMs: 1000, requestMs: 15000, idleMs: 60000 });
@@ -100,12 +101,13 @@ describe('config validation', () => {
     expect(list.map((p) => p.path)).toEqual(['routes[0].match.path', 'routes[1].stripPrefix', 'routes[2].match.headers.x-a.regex']);
   });
 
-  it('accepts the contract example (HTTP and SIP routes), warning about what this version does not serve', () => {
+  it('accepts the contract example (HTTP and SIP routes, sip and sip-ws listeners) without warnings', () => {
     const { config, warnings } = validateConfig(
       parseConfigText(`
 listeners:
   - { name: web, protocol: http, address: 127.0.0.1:8080 }
   - { name: sip, protocol: sip, address: 127.0.0.1:5060 }
+  - { name: sip-ws, protocol: sip-ws, address: 127.0.0.1:5066 }
 upstreams:
   - name: whoami
     targets: [{ url: http://127.0.0.1:9001, weight: 1 }]
@@ -118,11 +120,13 @@ upstreams:
     targets: [{ url: "sip:127.0.0.1:5070;transport=udp" }]
 routes:
   - { name: whoami, listener: web, match: { pathPrefix: /whoami, hosts: ["*"], methods: [GET, POST] }, upstream: whoami }
-  - { name: pbx, listener: [sip], match: { sip: { domain: pbx.local } }, upstream: pbx }
+  - { name: pbx, listener: [sip, sip-ws], match: { sip: { domain: pbx.local } }, upstream: pbx }
 `),
     );
     expect(config.routes.map((r) => r.name)).toEqual(['whoami', 'pbx']);
     expect(config.routes[1]!.match.sip).toEqual({ domain: 'pbx.local', methods: [], userPrefix: undefined });
+    expect(config.routes[1]!.listeners).toEqual(['sip', 'sip-ws']);
+    expect(config.routes[1]!.registrar).toBe('upstream');
     expect(config.upstreams[1]!.targets[0]!.sip).toEqual({ transport: 'udp', host: '127.0.0.1', port: 5070 });
     expect(warnings).toEqual([]);
   });

@@ -43,6 +43,7 @@ export const RouteStatus = Type.Object({
   restarts: Type.Integer({ description: 'Restarts of the route machine by its supervisor.' }),
   requests: Type.Integer(),
   breakers: Type.Array(BreakerStatus),
+  protocol: Type.Optional(Type.Literal('sip', { description: 'Set on SIP routes.' })),
 });
 
 export const TargetStatus = Type.Object({
@@ -65,8 +66,43 @@ export const UpstreamStatus = Type.Object({
   targets: Type.Array(TargetStatus),
 });
 
+const TransportCounters = Type.Object({
+  received: Type.Integer(),
+  sent: Type.Integer(),
+  malformed: Type.Integer(),
+  rejected: Type.Integer({ description: 'Malformed requests answered 400/505/513.' }),
+  dropped: Type.Integer(),
+  keepalives: Type.Integer(),
+});
+
+export const SipStatus = Type.Object(
+  {
+    listeners: Type.Array(
+      Type.Object({
+        name: Type.String(),
+        protocol: Type.Union([Type.Literal('sip'), Type.Literal('sip-ws')]),
+        port: Type.Optional(Type.Integer()),
+        connections: Type.Optional(Type.Integer({ description: 'sip-ws: open WebSocket connections.' })),
+      }),
+    ),
+    transactions: Type.Object({
+      inviteClient: Type.Integer(),
+      nonInviteClient: Type.Integer(),
+      inviteServer: Type.Integer(),
+      nonInviteServer: Type.Integer(),
+      total: Type.Integer(),
+    }),
+    pendingInvites: Type.Integer(),
+    flows: Type.Integer({ description: 'Open flows: UDP peers, TCP and WebSocket connections.' }),
+    wsConnections: Type.Integer(),
+    registrations: Type.Object({ bindings: Type.Integer(), flows: Type.Integer() }, { description: 'Edge registrar bindings and the flows they use.' }),
+    transport: Type.Object({ udp: TransportCounters, tcp: TransportCounters, ws: TransportCounters }),
+  },
+  { description: 'SIP listeners, live transactions (RFC 3261 §17), flows and registrations.' },
+);
+
 export const StatusBody = Type.Object(
-  { routes: Type.Array(RouteStatus), upstreams: Type.Array(UpstreamStatus) },
+  { routes: Type.Array(RouteStatus), upstreams: Type.Array(UpstreamStatus), sip: Type.Optional(SipStatus) },
   { description: 'Every route and upstream target with its state machines’ states and counters.' },
 );
 

@@ -27,6 +27,8 @@ export interface RouteStatus {
   readonly restarts: number;
   readonly requests: number;
   readonly breakers: readonly BreakerStatus[];
+  /** `sip` for SIP routes; absent for HTTP ones. */
+  readonly protocol?: 'sip';
 }
 
 export interface TargetStatus {
@@ -51,10 +53,27 @@ export interface UpstreamStatus {
   readonly targets: readonly TargetStatus[];
 }
 
+/** The SIP side in `GET /status`. */
+export interface SipStatusDocument {
+  readonly listeners: readonly { readonly name: string; readonly protocol: 'sip' | 'sip-ws'; readonly port?: number | undefined; readonly connections?: number }[];
+  /** Live transactions by kind (RFC 3261 §17), and their total. */
+  readonly transactions: { readonly inviteClient: number; readonly nonInviteClient: number; readonly inviteServer: number; readonly nonInviteServer: number; readonly total: number };
+  readonly pendingInvites: number;
+  /** Open flows (UDP peers, TCP and WebSocket connections). */
+  readonly flows: number;
+  readonly wsConnections: number;
+  /** Edge registrar: bindings, and the flows they use. */
+  readonly registrations: { readonly bindings: number; readonly flows: number };
+  readonly transport: Readonly<Record<'udp' | 'tcp' | 'ws', { readonly received: number; readonly sent: number; readonly malformed: number; readonly rejected: number; readonly dropped: number; readonly keepalives: number }>>;
+}
+
 /** `GET /status`. */
 export interface StatusDocument {
+  /** HTTP and SIP routes (a SIP route has `protocol: sip`). */
   readonly routes: readonly RouteStatus[];
   readonly upstreams: readonly UpstreamStatus[];
+  /** Present when SIP listeners are configured. */
+  readonly sip?: SipStatusDocument;
 }
 
 /** Everything the admin server reads. */

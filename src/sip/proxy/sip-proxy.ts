@@ -21,34 +21,70 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
+import type { Clock, ClockTimer } from '../../fsm/index.ts';
 import { createResponse, parseMessage, serialize, type SipMessage, type SipRequest, type SipResponse, type Uri, type Via } from '../index.ts';
 import type { ClientTransaction, ClientTransactionUser, ServerTransaction, ServerTransactionUser, TransactionManager } from '../transaction/index.ts';
-import { type BoundTransport, DEFAULT_SIP_PORT, type Flow, type MessageSender, requestTransport, responseDestination, responseTransport } from '../transport/index.ts';
+import { type BoundTransport, DEFAULT_SIP_PORT, type Flow, type FlowTable, isFlow, type MessageSender, requestTransport, responseDestination, responseTransport, type TransportName } from '../transport/index.ts';
 import type { TransportEvent, TransportUser } from '../transport/index.ts';
 import { createCancel } from './cancel.ts';
 
-/** Where a request goes next: a transport address the listener can send to. */
-export interface ProxyTarget {
+/** A transport address the `sip` listener can send to (UDP, or TCP over an existing or new connection). */
+export interface AddressTarget {
   readonly transport: 'udp' | 'tcp';
   readonly host: string;
   readonly port: number;
 }
 
-/** The proxy's own address, as written in its Via sent-by and its Record-Route URI. */
+/** Where a request goes next: an address, or an open flow (a WebSocket client, a registered client). */
+export type ProxyTarget = AddressTarget | Flow;
+
+/**
+ * What the routing function decides for a new request: a target; a target with a new Request-URI
+ * (the location service's Contact, RFC 3261 §16.5); an answer given here (an edge registrar's 200);
+ * or undefined for 404.
+ */
+export type RoutingDecision =
+  | ProxyTarget
+  | { readonly type: 'retarget'; readonly target: ProxyTarget; readonly requestUri: string }
+  | { readonly type: 'respond'; readonly status: number; readonly reason?: string; readonly headers?: readonly (readonly [string, string])[] };
+
+/** The proxy's own address on one side, as written in its Via sent-by and Record-Route URIs. */
 export interface LocalAddress {
   readonly host: string;
   readonly port: number;
-  /** The transport named in the Record-Route URI (`;transport=`); the Via names the outgoing transport. */
-  readonly transport: 'udp' | 'tcp';
+  /** Kept for callers of earlier versions; the Record-Route URI names the transport of each side. */
+  readonly transport?: 'udp' | 'tcp';
 }
 
 export interface SipProxyOptions {
   readonly transactions: TransactionManager;
-  /** The listener's `send` (a `SipUdpTcpListener`). */
+  /** Sends to an address (the `sip` listener) or a flow. */
   readonly sender: MessageSender;
-  /** Routing of new requests by Request-URI (RFC 3261 §16.5): a target, or undefined for 404. */
-  readonly routes: (request: SipRequest) => ProxyTarget | undefined;
+  /**
+   * Routing of new requests by Request-URI (RFC 3261 §16.5), given the flow the request came on: a
+   * target, a retarget, an answer, or undefined for 404. REGISTER reaches it too (an edge registrar
+   * answers it; otherwise it is forwarded with a Path, RFC 3327).
+   */
+  readonly routes: (request: SipRequest, flow: Flow) => RoutingDecision | undefined;
+  /** The `sip` (UDP and TCP) listener's address: Via and Record-Route on that side. */
   readonly localVia: LocalAddress;
+  /** The `sip-ws` listener's address, when there is one: Via and Record-Route towards WebSocket flows. */
+  readonly wsLocal?: LocalAddress;
+  /**
+   * The flow table of the listeners: flow tokens in Record-Route and Path URIs (RFC 5626 §5.2) are
+   * looked up here; a token whose flow closed gets 430 Flow Failed (§5.3). Without it, no tokens.
+   */
+  readonly flows?: FlowTable;
+  /** Clock of Timer C (default: none, Timer C off). */
+  readonly clock?: Clock;
+  /**
+   * Timer C (RFC 3261 §16.6 step 11, §16.8): how long a forwarded INVITE may stay without a final
+   * response, reset by each provisional (ms; default 180000, RFC: "greater than 3 minutes"). When it
+   * fires the branch is cancelled (after a provisional) or treated as a 408 (before one).
+   */
+  readonly timerCMs?: number;
+  /** Notified of what the proxy does (for metrics). */
+  readonly observer?: ProxyObserver;
   /** Insert a Record-Route with our URI into dialog-creating requests (§16.6 step 4). */
   readonly recordRoute: boolean;
   /** Option tags this proxy supports in Proxy-Require (§16.3 step 5); default none. */
@@ -59,30 +95,56 @@ export interface SipProxyOptions {
   readonly onError?: (error: unknown, context: string) => void;
 }
 
+/** What the proxy reports, for metrics. */
+export interface ProxyObserver {
+  /** A response generated here (not relayed): 404, 408, 430, 483, 503… */
+  readonly onLocalResponse?: (status: number, method: string) => void;
+  /** Timer C fired on a branch. */
+  readonly onTimerC?: () => void;
+  /** A branch to `target` failed: no final response in time (Timer B/F/C) or a transport error. */
+  readonly onBranchFailure?: (target: ProxyTarget, reason: 'timeout' | 'transport') => void;
+  /**
+   * A message sent again: a request by its client transaction (Timers A, E), or a final response by
+   * its server transaction (Timer G, or answering a retransmitted request); or (`received`) a
+   * retransmitted request absorbed by its server transaction.
+   */
+  readonly onRetransmission?: (direction: 'sent' | 'received', kind: 'request' | 'response') => void;
+}
+
 /** The response context of one forwarded request (§16.2), with its single branch. */
 interface ForwardContext {
   readonly server: ServerTransaction;
+  readonly target: ProxyTarget;
   /**
    * The request as forwarded (our Via on top), for the CANCEL; released once the final response is
    * relayed (the context lives on as long as the server transaction, 64·T1 after the call).
    */
   forwarded: SipRequest | undefined;
-  readonly transport: BoundTransport;
+  readonly transport: BoundTransport & { readonly flow: Flow | undefined };
   client: ClientTransaction | undefined;
   provisional: boolean;
   final: boolean;
   cancelled: boolean;
   cancelSent: boolean;
+  /** Timer C of an INVITE branch (§16.6 step 11), then the 64·T1 wait for the 487 after its CANCEL (§9.1). */
+  timerC: ClockTimer | undefined;
 }
 
-type RouteDecision = { readonly ok: true; readonly target: ProxyTarget } | { readonly ok: false; readonly status: number; readonly reason?: string };
+type RouteDecision =
+  | { readonly ok: true; readonly target: ProxyTarget; readonly requestUri?: string }
+  | { readonly ok: false; readonly status: number; readonly reason?: string; readonly headers?: readonly (readonly [string, string])[] };
 
 /** The proxy core: see the module documentation. */
 export class SipProxy implements TransportUser {
   readonly #transactions: TransactionManager;
   readonly #sender: MessageSender;
-  readonly #routes: (request: SipRequest) => ProxyTarget | undefined;
+  readonly #routes: (request: SipRequest, flow: Flow) => RoutingDecision | undefined;
   readonly #local: LocalAddress;
+  readonly #wsLocal: LocalAddress | undefined;
+  readonly #flows: FlowTable | undefined;
+  readonly #clock: Clock | undefined;
+  readonly #timerCMs: number;
+  readonly #observer: ProxyObserver;
   readonly #recordRoute: boolean;
   readonly #supported: ReadonlySet<string>;
   readonly #retryAfter: number;
@@ -95,15 +157,20 @@ export class SipProxy implements TransportUser {
     this.#sender = options.sender;
     this.#routes = options.routes;
     this.#local = options.localVia;
+    this.#wsLocal = options.wsLocal;
+    this.#flows = options.flows;
+    this.#clock = options.clock;
+    this.#timerCMs = options.timerCMs ?? 180_000;
+    this.#observer = options.observer ?? {};
     this.#recordRoute = options.recordRoute;
     this.#supported = new Set((options.supported ?? []).map((t) => t.toLowerCase()));
     this.#retryAfter = options.retryAfter ?? 5;
     this.#onError = options.onError ?? (() => {});
   }
 
-  /** Our Record-Route / Route URI: `sip:host:port;transport=…;lr`. */
+  /** Our Record-Route / Route URI on the `sip` side: `sip:host:port;transport=udp;lr`. */
   get uri(): string {
-    return `sip:${this.#local.host}:${this.#local.port};transport=${this.#local.transport};lr`;
+    return this.#sideUri('udp', undefined);
   }
 
   /** Pending INVITE response contexts (for tests and metrics). */
@@ -130,9 +197,14 @@ export class SipProxy implements TransportUser {
     onAck: (ack) => this.#guard(() => this.#forwardAck(ack), 'ack'),
   };
 
+  /** The flow each new request came on, for the TU callback (which gets the request only). */
+  readonly #arrival = new WeakMap<SipRequest, Flow>();
+
   #receiveRequest(request: SipRequest, flow: Flow): void {
-    const disposition = this.#transactions.receiveRequest(request, responseTransport(this.#sender, flow), this.#serverTu);
-    if (disposition.type === 'strayAck') this.#forwardAck(request);
+    this.#arrival.set(request, flow);
+    const disposition = this.#transactions.receiveRequest(request, this.#counted(responseTransport(this.#sender, flow), 'response', request.method), this.#serverTu);
+    if (disposition.type === 'strayAck') this.#forwardAck(request, flow);
+    else if (disposition.type === 'retransmission') this.#observer.onRetransmission?.('received', 'request');
   }
 
   #onRequest(request: SipRequest, server: ServerTransaction): void {
@@ -140,6 +212,8 @@ export class SipProxy implements TransportUser {
       this.#cancel(request, server);
       return;
     }
+    const flow = this.#arrival.get(request);
+    if (flow === undefined) return this.#reject(server, 500, [], 'Server Internal Error (no flow)');
     // §16.3 request validation (step 4, loop detection, below with the branch hash).
     if (request.uri.kind === 'other') return this.#reject(server, 416);
     if (request.maxForwards === 0) return this.#reject(server, 483);
@@ -149,21 +223,36 @@ export class SipProxy implements TransportUser {
     if (request.via.some((via) => this.#isOurVia(via) && via.branch?.endsWith(`.${loopHash}`) === true)) return this.#reject(server, 482);
 
     const forwarded = copy(request);
-    const decision = this.#route(forwarded);
-    if (!decision.ok) return this.#reject(server, decision.status, [], decision.reason);
+    const decision = this.#route(forwarded, flow);
+    if (!decision.ok) return this.#reject(server, decision.status, decision.headers ?? [], decision.reason);
     const { target } = decision;
+    if (decision.requestUri !== undefined) forwarded.setRequestUri(decision.requestUri);
+    const outgoing = transportOf(target);
 
     // §16.6: Max-Forwards, Record-Route, Via.
     forwarded.decrementMaxForwards();
-    if (this.#recordRoute && forwarded.to.tag === undefined && forwarded.method !== 'REGISTER') forwarded.prependRecordRoute(`<${this.uri}>`);
+    if (this.#recordRoute && forwarded.to.tag === undefined && forwarded.method !== 'REGISTER') {
+      // SPEC D.5: crossing transports (or reaching a WebSocket client), one Record-Route per side; the
+      // one facing the next hop on top. A WebSocket side carries its flow token (RFC 5626 §5.1).
+      const inbound = this.#sideUri(flow.transport, flow);
+      const outbound = this.#sideUri(outgoing, isFlow(target) ? target : undefined);
+      if (inbound !== outbound) forwarded.prependRecordRoute(`<${inbound}>`);
+      forwarded.prependRecordRoute(`<${outbound}>`);
+    }
+    // RFC 3327 / RFC 5626 §5.1: a REGISTER from a WebSocket client is forwarded with a Path whose URI
+    // names this proxy and the client's flow, so requests for the client come back through it.
+    if (forwarded.method === 'REGISTER' && flow.transport === 'ws' && this.#flows !== undefined) {
+      prependHeader(forwarded, 'Path', `<${this.#sideUri(outgoing, flow).replace(/;lr$/, ';lr;ob')}>`);
+    }
     // §16.6 step 8: the branch ends with a hash of the fields loop detection compares (§16.3 step 4).
-    forwarded.prependVia(this.#via(target.transport, `${this.#transactions.newBranch()}.${loopHash}`));
+    forwarded.prependVia(this.#via(outgoing, `${this.#transactions.newBranch()}.${loopHash}`));
 
-    const transport = requestTransport(this.#sender, target);
-    const context: ForwardContext = { server, forwarded, transport, client: undefined, provisional: false, final: false, cancelled: false, cancelSent: false };
+    const transport = this.#counted(requestTransport(this.#sender, target), 'request', forwarded.method);
+    const context: ForwardContext = { server, target, forwarded, transport, client: undefined, provisional: false, final: false, cancelled: false, cancelSent: false, timerC: undefined };
     if (request.method === 'INVITE') {
       this.#invites.set(server, context);
       void server.terminated.then(() => this.#invites.delete(server));
+      this.#startTimerC(context);
     }
     this.#transactions.sendRequest(forwarded, transport, this.#clientUser(context)).then(
       (client) => {
@@ -174,10 +263,40 @@ export class SipProxy implements TransportUser {
         this.#onError(error, 'client transaction start');
         if (!context.final) {
           finish(context);
-          server.respond(createResponse(server.request, 500, { toTag: tag() }));
+          this.#respondLocal(server, 500);
         }
       },
     );
+  }
+
+  /**
+   * Timer C (§16.6 step 11, §16.8): "If timer C should fire, the proxy MUST either reset the timer
+   * with any value it chooses, or terminate the client transaction. If the client transaction has
+   * received a provisional response, the proxy MUST generate a CANCEL request matching that
+   * transaction. If the client transaction has not received a provisional response, the proxy MUST
+   * behave as if the transaction received a 408 (Request Timeout) response." After the CANCEL, the
+   * branch gets 64·T1 for its 487 (§9.1), then the caller gets 408.
+   */
+  #startTimerC(context: ForwardContext): void {
+    if (this.#clock === undefined) return;
+    const clock = this.#clock;
+    let cancelled = false;
+    context.timerC = clock.createTimer(() => {
+      if (context.final) return;
+      if (!cancelled && context.provisional) {
+        cancelled = true;
+        this.#observer.onTimerC?.();
+        context.cancelled = true;
+        this.#sendCancel(context);
+        context.timerC?.arm(clock.now() + 64 * this.#transactions.config.T1);
+        return;
+      }
+      if (!cancelled) this.#observer.onTimerC?.();
+      finish(context);
+      this.#observer.onBranchFailure?.(context.target, 'timeout');
+      this.#respondLocal(context.server, 408);
+    });
+    context.timerC.arm(clock.now() + this.#timerCMs);
   }
 
   #clientUser(context: ForwardContext): ClientTransactionUser {
@@ -188,14 +307,19 @@ export class SipProxy implements TransportUser {
         this.#guard(() => {
           if (context.final) return;
           finish(context);
-          server.respond(createResponse(server.request, 408, { toTag: tag() }));
+          this.#observer.onBranchFailure?.(context.target, 'timeout');
+          this.#respondLocal(server, 408);
         }, 'timeout'),
       onTransportError: (failure) =>
         this.#guard(() => {
           if (context.final || failure.response === undefined) return;
           finish(context);
           this.#onError(failure.error, 'forward');
-          server.respond(createResponse(server.request, 503, { toTag: tag(), headers: [['Retry-After', String(this.#retryAfter)]] }));
+          this.#observer.onBranchFailure?.(context.target, 'transport');
+          // A flow to a client that closed: 430 Flow Failed (RFC 5626 §5.3); any other failure: 503.
+          const flow = context.transport.flow;
+          if (flow !== undefined && flow.closed && flow.transport === 'ws') return this.#respondLocal(server, 430);
+          this.#respondLocal(server, 503, [['Retry-After', String(this.#retryAfter)]]);
         }, 'transport error'),
     };
   }
@@ -209,6 +333,8 @@ export class SipProxy implements TransportUser {
     if (response.topVia === undefined) return;
     if (response.status < 200) {
       context.provisional = true;
+      // §16.7 step 2: a provisional resets Timer C (not once the branch is being cancelled).
+      if (context.timerC !== undefined && !context.cancelSent && this.#clock !== undefined) context.timerC.arm(this.#clock.now() + this.#timerCMs);
       if (context.cancelled && context.client !== undefined) this.#sendCancel(context);
       if (context.final) return;
     } else {
@@ -238,25 +364,30 @@ export class SipProxy implements TransportUser {
   }
 
   /** The ACK for a 2xx (end to end): forwarded statelessly along the route set (§16.11, §16.12). */
-  #forwardAck(ack: SipRequest): void {
+  #forwardAck(ack: SipRequest, flow?: Flow): void {
     if (ack.maxForwards === 0) return;
+    const from = flow ?? this.#arrival.get(ack);
+    if (from === undefined) return;
     const forwarded = copy(ack);
-    const decision = this.#route(forwarded);
+    const decision = this.#route(forwarded, from);
     if (!decision.ok) return;
+    if (decision.requestUri !== undefined) forwarded.setRequestUri(decision.requestUri);
     forwarded.decrementMaxForwards();
     // §16.11: a stateless proxy's branch is the same for retransmissions of the same request.
     const incoming = ack.topVia?.branch ?? `${ack.callId}/${ack.cseq.seq}`;
     const branch = `z9hG4bK${createHash('sha256').update(`${incoming}|ACK|${this.#local.host}:${this.#local.port}`).digest('base64url').slice(0, 22)}`;
-    forwarded.prependVia(this.#via(decision.target.transport, branch));
+    forwarded.prependVia(this.#via(transportOf(decision.target), branch));
     this.#sender.send(forwarded, decision.target).catch((error: unknown) => this.#onError(error, 'ack'));
   }
 
   /**
    * Routing (§16.4, §16.5, §16.12). A Request-URI we put in a Record-Route (a strict router before us)
-   * is replaced by the last Route; Route values naming us are removed; then the next hop is the top
-   * Route, else the Request-URI of a request that was routed to us, else the routing function.
+   * is replaced by the last Route; Route values naming us are removed; a flow token in the last one
+   * removed (our Record-Route or Path URI facing a client, RFC 5626 §5.3) sends the request over that
+   * flow, or gets 430 when it closed; then the next hop is the top Route, else the Request-URI of a
+   * request that was routed to us, else the routing function.
    */
-  #route(request: SipRequest): RouteDecision {
+  #route(request: SipRequest, flow: Flow): RouteDecision {
     if (this.#isOurs(request.uri) && request.route.length > 0) {
       const routes = request.route;
       request.setRequestUri(routes.at(-1)!.uri.raw);
@@ -264,9 +395,16 @@ export class SipProxy implements TransportUser {
       for (const r of routes.slice(0, -1)) request.addHeader('Route', r.raw);
     }
     let routedToUs = false;
+    let last: Uri | undefined;
     while (request.route.length > 0 && this.#isOurs(request.route[0]!.uri)) {
-      request.popRoute();
+      last = request.popRoute()!.uri;
       routedToUs = true;
+    }
+    const token = last !== undefined && last.kind === 'sip' ? last.user : undefined;
+    if (token !== undefined && this.#flows !== undefined) {
+      const target = this.#flows.byToken(token);
+      if (target === undefined) return { ok: false, status: 430 };
+      if (target !== flow) return { ok: true, target };
     }
     const next = request.route[0];
     if (next !== undefined) {
@@ -277,8 +415,11 @@ export class SipProxy implements TransportUser {
       const target = uriTarget(request.uri);
       return target === undefined ? { ok: false, status: 404, reason: 'Unroutable Request-URI' } : { ok: true, target };
     }
-    const target = this.#routes(request);
-    return target === undefined ? { ok: false, status: 404 } : { ok: true, target };
+    const decision = this.#routes(request, flow);
+    if (decision === undefined) return { ok: false, status: 404 };
+    if (!('type' in decision)) return { ok: true, target: decision };
+    if (decision.type === 'retarget') return { ok: true, target: decision.target, requestUri: decision.requestUri };
+    return { ok: false, status: decision.status, ...(decision.reason === undefined ? {} : { reason: decision.reason }), ...(decision.headers === undefined ? {} : { headers: decision.headers }) };
   }
 
   // ---- responses ----
@@ -298,19 +439,63 @@ export class SipProxy implements TransportUser {
   // ---- helpers ----
 
   #reject(server: ServerTransaction, status: number, headers: readonly (readonly [string, string])[] = [], reason?: string): void {
+    this.#respondLocal(server, status, headers, reason);
+  }
+
+  /** A response generated here (§16.7 step 6, §8.2): with a To tag, counted. */
+  #respondLocal(server: ServerTransaction, status: number, headers: readonly (readonly [string, string])[] = [], reason?: string): void {
+    this.#observer.onLocalResponse?.(status, server.request.method);
     server.respond(createResponse(server.request, status, { toTag: tag(), headers, ...(reason === undefined ? {} : { reason }) }));
   }
 
-  #via(transport: 'udp' | 'tcp', branch: string): string {
-    return `SIP/2.0/${transport.toUpperCase()} ${this.#local.host}:${this.#local.port};branch=${branch}`;
+  /**
+   * Counts what a transaction sends again (for metrics): the request after its first send, or a final
+   * response after the first final. Without an observer, the transport itself.
+   */
+  #counted<T extends BoundTransport>(transport: T, kind: 'request' | 'response', method: string): T {
+    const observe = this.#observer.onRetransmission;
+    if (observe === undefined) return transport;
+    let sent = 0;
+    const send = transport.send.bind(transport);
+    return Object.assign(Object.create(transport) as T, {
+      send(message: SipMessage): Promise<void> {
+        if (kind === 'request' ? message.kind === 'request' && message.method === method : message.kind === 'response' && message.status >= 200) {
+          if (sent++ > 0) observe('sent', kind);
+        }
+        return send(message);
+      },
+    });
+  }
+
+  /** Our address on the side of `transport`: the `sip-ws` listener's for WebSocket, else the `sip` listener's. */
+  #localFor(transport: TransportName): LocalAddress {
+    return transport === 'ws' && this.#wsLocal !== undefined ? this.#wsLocal : this.#local;
+  }
+
+  /** Our URI on one side (`sip:[token@]host:port;transport=…;lr`), with the flow token of a WebSocket flow there. */
+  #sideUri(transport: TransportName, flow: Flow | undefined): string {
+    const local = this.#localFor(transport);
+    const user = flow !== undefined && flow.transport === 'ws' && this.#flows !== undefined ? `${flow.token}@` : '';
+    return `sip:${user}${hostPart(local.host)}:${local.port};transport=${transport};lr`;
+  }
+
+  #via(transport: TransportName, branch: string): string {
+    const local = this.#localFor(transport);
+    return `SIP/2.0/${transport.toUpperCase()} ${hostPart(local.host)}:${local.port};branch=${branch}`;
   }
 
   #isOurVia(via: Via | undefined): boolean {
-    return via !== undefined && sameHost(via.host, this.#local.host) && (via.port ?? DEFAULT_SIP_PORT) === this.#local.port;
+    return via !== undefined && this.#isOurAddress(via.host, via.port);
   }
 
   #isOurs(uri: Uri): boolean {
-    return uri.kind === 'sip' && sameHost(uri.host, this.#local.host) && (uri.port ?? DEFAULT_SIP_PORT) === this.#local.port;
+    return uri.kind === 'sip' && this.#isOurAddress(uri.host, uri.port);
+  }
+
+  #isOurAddress(host: string, port: number | undefined): boolean {
+    const p = port ?? DEFAULT_SIP_PORT;
+    if (sameHost(host, this.#local.host) && p === this.#local.port) return true;
+    return this.#wsLocal !== undefined && sameHost(host, this.#wsLocal.host) && p === this.#wsLocal.port;
   }
 
   #guard(run: () => void, context: string): void {
@@ -353,10 +538,29 @@ function copy<M extends SipMessage>(message: M): M {
   return result.message as M;
 }
 
-/** The final response is settled: the forwarded request is no longer needed (no CANCEL after it). */
+/** The final response is settled: the forwarded request is no longer needed (no CANCEL after it), nor Timer C. */
 function finish(context: ForwardContext): void {
   context.final = true;
   context.forwarded = undefined;
+  context.timerC?.disarm();
+  context.timerC = undefined;
+}
+
+/** The transport a target is reached over. */
+function transportOf(target: ProxyTarget): TransportName {
+  return target.transport;
+}
+
+/** Inserts a header field before the first of its name (or appends it). */
+function prependHeader(message: SipMessage, name: string, value: string): void {
+  const existing = message.getAll(name);
+  message.removeHeader(name);
+  message.addHeader(name, value);
+  for (const v of existing) message.addHeader(name, v);
+}
+
+function hostPart(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }
 
 function tag(): string {

@@ -19,7 +19,7 @@ afterEach(async () => {
 });
 
 describe('SipProxy over TCP', () => {
-  it('carries INVITE/180/200/ACK/BYE/200 from a TCP UAC to a UDP UAS and back', async () => {
+  it('carries INVITE/180/200/ACK/BYE/200 from a TCP UAC to a UDP UAS and back, with a Record-Route per transport', async () => {
     uas.onMessage = (m) => {
       if (m.kind !== 'request') return;
       if (m.method === 'INVITE') {
@@ -33,7 +33,8 @@ describe('SipProxy over TCP', () => {
     expect(forwarded.via[0]!.transport).toBe('UDP');
     expect(forwarded.via[1]!.transport).toBe('TCP');
     expect(forwarded.maxForwards).toBe(69);
-    expect(forwarded.recordRoute).toHaveLength(1);
+    // SPEC D.5: crossing transports, one Record-Route per side, the one facing the UAS on top.
+    expect(forwarded.recordRoute.map((r) => r.uri.raw)).toEqual([`sip:127.0.0.1:${harness.port};transport=udp;lr`, `sip:127.0.0.1:${harness.port};transport=tcp;lr`]);
 
     expect((await uac.inbox.response(180)).via).toHaveLength(1);
     const ok = await uac.inbox.response(200, 'INVITE');
