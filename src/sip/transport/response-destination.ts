@@ -43,6 +43,9 @@ export function viaTransport(via: Via): TransportName | undefined {
   }
 }
 
+/** Via sent-protocol transports that run over a connection (RFC 3261 §18.2.2, RFC 4168, RFC 7118 §5). */
+const RELIABLE_SENT_PROTOCOLS: ReadonlySet<string> = new Set(['TCP', 'TLS', 'SCTP', 'TLS-SCTP', 'WS', 'WSS']);
+
 /** True for a host of the reserved `.invalid` TLD (RFC 6761 §6.4), which is never resolved. */
 export function isInvalidHost(host: string): boolean {
   const h = host.toLowerCase();
@@ -52,19 +55,22 @@ export function isInvalidHost(host: string): boolean {
 /**
  * The destination of `response` (a response whose top Via is the one of the request's sender: the
  * proxy has removed its own already). `requestFlow` is the flow the request came on, when known.
- * Undefined when there is none: no Via, a transport we do not implement, a WebSocket (or a `.invalid`
- * host) whose flow is gone.
+ * Undefined when there is none: no Via, a transport we do not implement (TLS, SCTP) and no open
+ * connection the request came on, a WebSocket (or a `.invalid` host) whose flow is gone.
  */
 export function responseDestination(response: SipResponse, requestFlow?: Flow): Destination | undefined {
   const via = response.topVia;
   if (via === undefined) return undefined;
+  const open = requestFlow !== undefined && !requestFlow.closed ? requestFlow : undefined;
+  // "TCP or SCTP, or TLS over those" (and WS/WSS): the open connection, even when we could not open
+  // one of that kind ourselves (a TLS Via on a request that came over a TCP connection, RFC 4475 §3.3.5).
+  if (RELIABLE_SENT_PROTOCOLS.has(via.transport) && open !== undefined && open.reliable) return open;
   const transport = viaTransport(via);
   if (transport === undefined) return undefined;
-  const open = requestFlow !== undefined && !requestFlow.closed ? requestFlow : undefined;
 
-  if (transport === 'tcp' || transport === 'ws') {
-    if (open !== undefined && open.reliable) return open;
-    if (transport === 'ws') return undefined;
+  // A WebSocket peer is reachable only over its connection.
+  if (transport === 'ws') return undefined;
+  if (transport === 'tcp') {
     const host = via.received ?? via.host;
     if (isInvalidHost(host)) return undefined;
     return { transport, host: bare(host), port: via.port ?? DEFAULT_SIP_PORT };
