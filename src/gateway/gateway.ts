@@ -442,6 +442,9 @@ export class Gateway {
     for (const u of retiredUpstreams) {
       this.#track(Promise.all(drainsOf.get(u) ?? []).then(() => this.#retireUpstream(upstreamsSup, u, !this.#upstreams.has(u.upstream.name))));
     }
+    // SPEC D.10: a removed SIP route already refuses new dialogs (no match); its WebSocket flows close at its drain deadline.
+    const sip = this.#sip;
+    if (sip !== undefined) for (const r of diff.routes.removed) if (!isHttpRoute(r)) this.#track(sip.drain(r));
     this.#log.info({ component: 'gateway', decision: 'reload', generation, plan }, 'config applied');
     return plan;
   }

@@ -89,6 +89,9 @@ export class SipService {
   readonly #routeRequests = new Map<string, number>();
   readonly #targetRequests = new Map<string, number>();
   readonly #targetFailures = new Map<string, number>();
+  /** WebSocket flows that sent requests routed by each SIP route, and the routes of each flow (for drain, SPEC D.10). */
+  readonly #routeFlows = new Map<string, Set<Flow>>();
+  readonly #flowRoutes = new WeakMap<Flow, Set<string>>();
 
   constructor(options: SipServiceOptions) {
     this.listeners = options.listeners;
@@ -111,7 +114,11 @@ export class SipService {
         this.#options.observer?.onReceived?.(event);
         this.#proxy?.onMessage(event);
       },
-      onFlowClose: (flow) => this.#registrar.dropFlow(flow),
+      onFlowClose: (flow) => {
+        this.#registrar.dropFlow(flow);
+        for (const name of this.#flowRoutes.get(flow) ?? []) this.#routeFlows.get(name)?.delete(flow);
+        this.#flowRoutes.delete(flow);
+      },
     };
     try {
       for (const listener of this.listeners) {
@@ -233,6 +240,7 @@ export class SipService {
     const route = config.routes.find((r) => matches(r, listener.name, host, uri.user, request.method));
     if (route === undefined) return undefined;
     bump(this.#routeRequests, route.name);
+    if (flow.transport === 'ws') this.#associate(flow, route.name);
     if (route.registrar === 'edge') {
       if (request.method === 'REGISTER') return { type: 'respond', ...this.#registrar.register(request, flow) };
       const binding = this.#registrar.lookup(uri);
@@ -250,6 +258,45 @@ export class SipService {
     if (target === undefined) return undefined;
     bump(this.#targetRequests, picked!.authority);
     return { transport: target.transport, host: target.host, port: target.port };
+  }
+
+  #associate(flow: Flow, route: string): void {
+    let flows = this.#routeFlows.get(route);
+    if (flows === undefined) this.#routeFlows.set(route, (flows = new Set()));
+    if (flows.has(flow)) return;
+    flows.add(flow);
+    let routes = this.#flowRoutes.get(flow);
+    if (routes === undefined) this.#flowRoutes.set(flow, (routes = new Set()));
+    routes.add(route);
+  }
+
+  /**
+   * Drains a SIP route the running config no longer has (SPEC D.10): new dialogs are already refused
+   * (nothing matches it), transactions and dialogs go on (in-dialog requests follow their Route set);
+   * at `route.drain.deadlineMs` the WebSocket flows that used it close with 1001 Going Away, unless a
+   * route of the running config has carried their requests too, or `drain.websockets` is `keep`.
+   * Resolves after the deadline.
+   */
+  async drain(route: Route): Promise<void> {
+    const flows = this.#routeFlows.get(route.name);
+    this.#log.info({ route: route.name, decision: 'drain', websockets: flows?.size ?? 0, deadlineMs: route.drain.deadlineMs }, 'SIP route removed: draining');
+    await new Promise<void>((resolve) => {
+      const timer = this.#options.clock.createTimer(resolve);
+      timer.arm(this.#options.clock.now() + route.drain.deadlineMs);
+    });
+    if (this.#options.config().routes.some((r) => r.name === route.name)) return;
+    this.#routeFlows.delete(route.name);
+    if (flows === undefined || route.drain.websockets === 'keep') return;
+    const live = new Set(this.#options.config().routes.map((r) => r.name));
+    let closed = 0;
+    for (const flow of flows) {
+      const routes = this.#flowRoutes.get(flow);
+      routes?.delete(route.name);
+      if ([...(routes ?? [])].some((name) => live.has(name)) || flow.closed) continue;
+      flow.close();
+      closed++;
+    }
+    this.#log.info({ route: route.name, decision: 'drained', closed }, 'SIP route drained');
   }
 
   /** Requests routed by a SIP route (since start). */

@@ -238,6 +238,33 @@ describe('SIP over WebSocket through the gateway', () => {
     expect(failed.reason).toBe('Flow Failed');
   });
 
+  it('drain (SPEC D.10): a removed SIP route refuses new dialogs at once and closes the WebSockets that used it with 1001 at its deadline', async () => {
+    const [pbx] = await peers(UdpPeer.open);
+    const { wsPort, adminUrl } = await start(pbx!.port);
+    const put = await fetch(`${adminUrl}/routes/pbx`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'pbx', listener: ['sip', 'sip-ws'], match: { sip: { domain: 'pbx.local' } }, upstream: 'pbx', registrar: 'edge', drain: { deadlineMs: 400 } }),
+    });
+    expect(put.status).toBe(200);
+    const used = await WsPeer.connect(wsPort);
+    const idle = await WsPeer.connect(wsPort);
+    cleanups.push(() => used.close(), () => idle.close());
+    used.send(register('pbx.local', 'carol'));
+    await used.inbox.response(200, 'REGISTER');
+    const closed = new Promise<{ code: number; at: number }>((resolve) => used.socket.once('close', (code) => resolve({ code, at: Date.now() })));
+
+    const removedAt = Date.now();
+    expect((await fetch(`${adminUrl}/routes/pbx`, { method: 'DELETE' })).status).toBe(200);
+    used.send(register('pbx.local', 'carol'));
+    expect((await used.inbox.response(404, 'REGISTER')).status).toBe(404);
+    const { code, at } = await closed;
+    expect(code).toBe(1001);
+    expect(at - removedAt).toBeGreaterThanOrEqual(380);
+    expect(at - removedAt).toBeLessThan(3000);
+    expect(idle.socket.readyState).toBe(WebSocket.OPEN);
+  });
+
   it('Timer C (real time): CANCEL after a provisional, the 487 relayed; 408 when there was none', async () => {
     const [uac, uas] = await peers(UdpPeer.open, UdpPeer.open);
     const { sipPort } = await start(uas!.port, { sip: { timerCMs: 400 } });
