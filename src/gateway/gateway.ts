@@ -210,9 +210,14 @@ export class Gateway {
     const sip = this.#sip;
     if (sip === undefined) return http;
     const config = this.#config;
+    const now = this.#clock.now();
     const sipRoutes: RouteStatus[] = config.routes
       .filter((r) => !isHttpRoute(r))
-      .map((r) => ({ name: r.name, protocol: 'sip', state: 'active', upstream: r.upstream, listeners: r.listeners, restarts: 0, requests: sip.routeRequests(r.name), breakers: [] }));
+      .map((r) => {
+        const upstream = config.upstreams.find((u) => u.name === r.upstream);
+        const breakers = upstream === undefined ? [] : [...sip.breakers(upstream)].map(([target, b]) => ({ target, state: b.state, reopens: b.reopens, transitions: b.transitions, ...(b.state === 'open' ? { retryInMs: Math.max(0, Math.round(b.openUntil - now)) } : {}) }));
+        return { name: r.name, protocol: 'sip' as const, state: 'active' as const, upstream: r.upstream, listeners: r.listeners, restarts: 0, requests: sip.routeRequests(r.name), breakers };
+      });
     const sipUpstreams: UpstreamStatus[] = config.upstreams
       .filter((u) => !isHttpUpstream(u))
       .map((u) => ({
@@ -444,7 +449,10 @@ export class Gateway {
     }
     // SPEC D.10: a removed SIP route already refuses new dialogs (no match); its WebSocket flows close at its drain deadline.
     const sip = this.#sip;
-    if (sip !== undefined) for (const r of diff.routes.removed) if (!isHttpRoute(r)) this.#track(sip.drain(r));
+    if (sip !== undefined) {
+      for (const r of diff.routes.removed) if (!isHttpRoute(r)) this.#track(sip.drain(r));
+      this.#track(sip.reconfigured());
+    }
     this.#log.info({ component: 'gateway', decision: 'reload', generation, plan }, 'config applied');
     return plan;
   }

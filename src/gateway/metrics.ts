@@ -389,6 +389,11 @@ export class Metrics {
       onLocalResponse: (status, method) => void this.#sipLocal.cell([method, String(status)]).value++,
       onRetransmission: (direction, kind) => void this.#sipRetransmissions.cell([direction, kind]).value++,
       onTimerC: () => void this.#sipTimerC.cell([]).value++,
+      onBreakerTransition: (upstream, target, from, to) => {
+        // SIP breakers belong to an upstream's targets: the `route` label carries the upstream's name.
+        this.breakerTransition(upstream, target, from, to);
+        this.breakerState(upstream, target, to);
+      },
     };
   }
 

@@ -24,7 +24,9 @@ import { type ProxyObserver, type RoutingDecision, SipProxy } from '../sip/proxy
 import { EdgeRegistrar } from '../sip/registrar/edge-registrar.ts';
 import { TransactionManager } from '../sip/transaction/index.ts';
 import { type Destination, type Flow, FlowTable, isFlow, type MessageSender, SipTransportError, SipUdpTcpListener, SipWsListener, type TransportCounters, type TransportEvent, type TransportName, type TransportStatsSnapshot, type TransportUser } from '../sip/transport/index.ts';
+import type { Admission, BreakerGate, BreakerState } from '../routes/breaker.machine.ts';
 import type { Logger } from './logger.ts';
+import { SipBreakers } from './sip-breakers.ts';
 
 export interface SipServiceOptions {
   /** The `sip` and `sip-ws` listeners. */
@@ -43,6 +45,8 @@ export interface SipServiceOptions {
 export interface SipObserver extends ProxyObserver {
   /** A well-formed message received (requests by method, responses by status). */
   readonly onReceived?: (event: TransportEvent) => void;
+  /** A SIP target's circuit breaker changed state. */
+  readonly onBreakerTransition?: (upstream: string, target: string, from: BreakerState, to: BreakerState) => void;
 }
 
 /** A snapshot for `/status` and `/metrics`. */
@@ -83,6 +87,7 @@ export class SipService {
   readonly #flows = new FlowTable();
   readonly #bound: Bound[] = [];
   readonly #registrar: EdgeRegistrar;
+  readonly #breakers: SipBreakers;
   #transactions: TransactionManager | undefined;
   #proxy: SipProxy | undefined;
   /** New requests routed, by route name; requests sent and branch failures, by target `host:port`. */
@@ -98,6 +103,15 @@ export class SipService {
     this.#options = options;
     this.#log = options.log.child({ component: 'sip' });
     this.#registrar = new EdgeRegistrar({ clock: options.clock });
+    this.#breakers = new SipBreakers({
+      clock: options.clock,
+      onTransition: (upstream, target, from, to, openMs) => {
+        const fields = { decision: 'breaker', upstream, target, from, to, ...(to === 'open' ? { openMs } : {}) };
+        if (to === 'open') this.#log.warn(fields, 'SIP target breaker opened');
+        else this.#log.info(fields, `SIP target breaker ${to === 'closed' ? 'closed' : 'half-open'}`);
+        options.observer?.onBreakerTransition?.(upstream, target, from, to);
+      },
+    });
   }
 
   /**
@@ -220,6 +234,7 @@ export class SipService {
   async close(): Promise<void> {
     await Promise.all(this.#bound.map((b) => (b.udpTcp ?? b.ws)!.close()));
     await this.#transactions?.stop();
+    await this.#breakers.stop();
   }
 
   /** The listener a flow belongs to: by transport and local port (outbound TCP flows: the first `sip` listener). */
@@ -253,11 +268,38 @@ export class SipService {
       balancer = createLoadBalancer(upstream.loadBalancer === 'consistentHash' ? 'roundRobin' : upstream.loadBalancer, upstream.targets.map((t) => ({ id: t.authority, weight: t.weight })));
       this.#balancers.set(upstream, balancer);
     }
-    const picked = upstream.targets[balancer.pick()];
-    const target = picked?.sip;
+    const gates = this.#breakers.gates(upstream);
+    let index = balancer.pick();
+    let admission: Admission | undefined;
+    if (gates !== undefined) {
+      // A target whose breaker refuses is skipped for the next pick; all refusing: 503 (SPEC D.9).
+      for (let tries = 0; tries < upstream.targets.length && !gates[index]!.canAdmit(); tries++) index = balancer.pick();
+      const gate = gates[index]!;
+      admission = gate.acquire();
+      if (admission === undefined) {
+        const retryAfter = Math.min(...gates.map((g) => g.retryAfterSeconds()));
+        return { type: 'respond', status: 503, reason: 'Service Unavailable (circuit breaker open)', headers: [['Retry-After', String(retryAfter)]] };
+      }
+    }
+    const picked = upstream.targets[index]!;
+    const target = picked.sip;
     if (target === undefined) return undefined;
-    bump(this.#targetRequests, picked!.authority);
-    return { transport: target.transport, host: target.host, port: target.port };
+    bump(this.#targetRequests, picked.authority);
+    const address = { transport: target.transport, host: target.host, port: target.port };
+    if (gates === undefined || admission === undefined) return address;
+    const gate = gates[index]!;
+    const taken = admission;
+    return { type: 'forward', target: address, onOutcome: (ok) => gate.report(taken, ok) };
+  }
+
+  /** Breaker states of a SIP upstream's targets (by authority), for `/status`. */
+  breakers(upstream: Upstream): ReadonlyMap<string, BreakerGate> {
+    return this.#breakers.states(upstream);
+  }
+
+  /** After a reload: stops the breakers of replaced or removed upstreams. */
+  reconfigured(): Promise<void> {
+    return this.#breakers.retire(this.#options.config().upstreams);
   }
 
   #associate(flow: Flow, route: string): void {

@@ -45,6 +45,17 @@ export type ProxyTarget = AddressTarget | Flow;
  */
 export type RoutingDecision =
   | ProxyTarget
+  | {
+      readonly type: 'forward';
+      readonly target: ProxyTarget;
+      /** A new Request-URI (the location service's Contact, §16.5). */
+      readonly requestUri?: string;
+      /**
+       * Called once with the branch's outcome: false for a timeout (Timer B/F/C), a transport error or a
+       * 503; true for any other final response (for a circuit breaker).
+       */
+      readonly onOutcome?: (ok: boolean) => void;
+    }
   | { readonly type: 'retarget'; readonly target: ProxyTarget; readonly requestUri: string }
   | { readonly type: 'respond'; readonly status: number; readonly reason?: string; readonly headers?: readonly (readonly [string, string])[] };
 
@@ -128,10 +139,12 @@ interface ForwardContext {
   cancelSent: boolean;
   /** Timer C of an INVITE branch (§16.6 step 11), then the 64·T1 wait for the 487 after its CANCEL (§9.1). */
   timerC: ClockTimer | undefined;
+  /** The routing function's outcome callback (a breaker), called once. */
+  onOutcome: ((ok: boolean) => void) | undefined;
 }
 
 type RouteDecision =
-  | { readonly ok: true; readonly target: ProxyTarget; readonly requestUri?: string }
+  | { readonly ok: true; readonly target: ProxyTarget; readonly requestUri?: string; readonly onOutcome?: (ok: boolean) => void }
   | { readonly ok: false; readonly status: number; readonly reason?: string; readonly headers?: readonly (readonly [string, string])[] };
 
 /** The proxy core: see the module documentation. */
@@ -248,7 +261,7 @@ export class SipProxy implements TransportUser {
     forwarded.prependVia(this.#via(outgoing, `${this.#transactions.newBranch()}.${loopHash}`));
 
     const transport = this.#counted(requestTransport(this.#sender, target), 'request', forwarded.method);
-    const context: ForwardContext = { server, target, forwarded, transport, client: undefined, provisional: false, final: false, cancelled: false, cancelSent: false, timerC: undefined };
+    const context: ForwardContext = { server, target, forwarded, transport, client: undefined, provisional: false, final: false, cancelled: false, cancelSent: false, timerC: undefined, onOutcome: decision.onOutcome };
     if (request.method === 'INVITE') {
       this.#invites.set(server, context);
       void server.terminated.then(() => this.#invites.delete(server));
@@ -340,7 +353,7 @@ export class SipProxy implements TransportUser {
     } else {
       // Further 2xx (RFC 6026 Accepted) are sent by the server transaction too.
       if (context.final && response.status >= 300) return;
-      finish(context);
+      finish(context, response.status !== 503);
     }
     context.server.respond(response);
   }
@@ -419,6 +432,7 @@ export class SipProxy implements TransportUser {
     if (decision === undefined) return { ok: false, status: 404 };
     if (!('type' in decision)) return { ok: true, target: decision };
     if (decision.type === 'retarget') return { ok: true, target: decision.target, requestUri: decision.requestUri };
+    if (decision.type === 'forward') return { ok: true, target: decision.target, ...(decision.requestUri === undefined ? {} : { requestUri: decision.requestUri }), ...(decision.onOutcome === undefined ? {} : { onOutcome: decision.onOutcome }) };
     return { ok: false, status: decision.status, ...(decision.reason === undefined ? {} : { reason: decision.reason }), ...(decision.headers === undefined ? {} : { headers: decision.headers }) };
   }
 
@@ -539,7 +553,10 @@ function copy<M extends SipMessage>(message: M): M {
 }
 
 /** The final response is settled: the forwarded request is no longer needed (no CANCEL after it), nor Timer C. */
-function finish(context: ForwardContext): void {
+function finish(context: ForwardContext, ok = false): void {
+  const report = context.onOutcome;
+  context.onOutcome = undefined;
+  report?.(ok);
   context.final = true;
   context.forwarded = undefined;
   context.timerC?.disarm();

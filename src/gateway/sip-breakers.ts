@@ -1,0 +1,87 @@
+/**
+ * Circuit breakers of SIP upstream targets: the same breaker machine as HTTP routes use
+ * (`src/routes/breaker.machine.ts`, opossum's rolling window, open → halfOpen → closed on the
+ * gateway clock), one per target of each SIP upstream that configures `circuitBreaker`, started on
+ * first use. A branch that times out (Timer B/C), fails at the transport, or gets 503 counts as a
+ * failure; any other final response as a success. While a target's breaker is open, new requests go
+ * to the upstream's other targets; when every one is open the caller gets 503 with Retry-After
+ * (SPEC D.9).
+ *
+ * @module
+ */
+import { type Clock, type MachineRef, startMachine } from '../fsm/index.ts';
+import { BreakerGate, breakerMachine, type BreakerMsg, type BreakerState } from '../routes/breaker.machine.ts';
+import type { Upstream } from '../routes/config.ts';
+
+export interface SipBreakersOptions {
+  readonly clock: Clock;
+  /** Every breaker state change. */
+  readonly onTransition?: (upstream: string, target: string, from: BreakerState, to: BreakerState, openMs: number) => void;
+}
+
+interface UpstreamBreakers {
+  readonly gates: readonly BreakerGate[];
+  readonly machines: Promise<MachineRef<BreakerState, BreakerMsg, unknown>>[];
+}
+
+export class SipBreakers {
+  readonly #options: SipBreakersOptions;
+  readonly #byUpstream = new Map<Upstream, UpstreamBreakers>();
+
+  constructor(options: SipBreakersOptions) {
+    this.#options = options;
+  }
+
+  /** The gates of `upstream`'s targets (index = target index), or undefined when it has no breaker. */
+  gates(upstream: Upstream): readonly BreakerGate[] | undefined {
+    const cb = upstream.circuitBreaker;
+    if (cb === undefined) return undefined;
+    let entry = this.#byUpstream.get(upstream);
+    if (entry === undefined) {
+      const clock = this.#options.clock;
+      const gates = upstream.targets.map(() => new BreakerGate(clock));
+      const machines = gates.map((gate, i) => {
+        const target = upstream.targets[i]!.authority;
+        const mailbox: { target?: MachineRef<BreakerState, BreakerMsg, unknown>; cast(msg: BreakerMsg): void } = {
+          cast(msg) {
+            this.target?.cast(msg);
+          },
+        };
+        return startMachine(
+          breakerMachine,
+          { gate, options: cb, clock, mailbox, onTransition: (from, to, openMs) => this.#options.onTransition?.(upstream.name, target, from, to, openMs) },
+          { clock },
+        ).then((ref) => {
+          mailbox.target = ref;
+          return ref;
+        });
+      });
+      entry = { gates, machines };
+      this.#byUpstream.set(upstream, entry);
+    }
+    return entry.gates;
+  }
+
+  /** Breaker states for `/status`: by target authority, of the upstream object in the running config. */
+  states(upstream: Upstream): ReadonlyMap<string, BreakerGate> {
+    const entry = this.#byUpstream.get(upstream);
+    return new Map(entry === undefined ? [] : upstream.targets.map((t, i) => [t.authority, entry.gates[i]!]));
+  }
+
+  /** Stops the breakers of upstreams no longer in `live` (replaced or removed by a reload). */
+  async retire(live: readonly Upstream[]): Promise<void> {
+    const keep = new Set(live);
+    const stops: Promise<void>[] = [];
+    for (const [upstream, entry] of this.#byUpstream) {
+      if (keep.has(upstream)) continue;
+      this.#byUpstream.delete(upstream);
+      for (const m of entry.machines) stops.push(m.then((ref) => ref.stop()).catch(() => undefined));
+    }
+    await Promise.all(stops);
+  }
+
+  /** Stops every breaker. */
+  stop(): Promise<void> {
+    return this.retire([]);
+  }
+}

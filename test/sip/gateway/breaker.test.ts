@@ -1,0 +1,104 @@
+/**
+ * Circuit breakers of SIP targets (SPEC D.9), with raw UDP peers: a target answering 503 trips its
+ * breaker at the configured volume; new requests go to the healthy target, and with every breaker
+ * open the caller gets 503 with Retry-After without the target seeing the request; after the open
+ * time one trial goes through. Also shown in /status.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { startGateway, type RunningGateway } from '../../helpers/gateway.ts';
+import { answer, invite, sleep, UdpPeer } from '../proxy/helpers.ts';
+
+let gw: RunningGateway | undefined;
+const peers: UdpPeer[] = [];
+afterEach(async () => {
+  await gw?.stop(200);
+  gw = undefined;
+  for (const p of peers.splice(0)) await p.close();
+});
+
+async function open(): Promise<UdpPeer> {
+  const p = await UdpPeer.open();
+  peers.push(p);
+  return p;
+}
+
+describe('SIP target circuit breakers', () => {
+  it('open after failures at the volume threshold: 503 with Retry-After without touching the target, then a half-open trial', async () => {
+    const [uac, failing] = [await open(), await open()];
+    gw = await startGateway({
+      log: { level: 'warn' },
+      admin: { address: '127.0.0.1:0' },
+      listeners: [{ name: 'sip', protocol: 'sip', address: '127.0.0.1:0' }],
+      upstreams: [
+        {
+          name: 'pbx',
+          targets: [{ url: `sip:127.0.0.1:${failing.port};transport=udp` }],
+          circuitBreaker: { volumeThreshold: 3, errorThresholdPercentage: 50, rollingWindowMs: 10_000, resetTimeoutMs: 400 },
+        },
+      ],
+      routes: [{ name: 'pbx', match: { sip: { domain: 'pbx.local' } }, upstream: 'pbx' }],
+    });
+    const port = gw.gateway.addresses()['sip']!.port;
+    failing.onMessage = (m) => {
+      if (m.kind === 'request' && m.method === 'OPTIONS') void failing.send(answer(m, 503, failing.port, 'Service Unavailable'), port);
+    };
+    const options = (n: number) =>
+      invite({ port: uac.port, uri: 'sip:bob@pbx.local' }).replace(/^INVITE/, 'OPTIONS').replace('CSeq: 1 INVITE', 'CSeq: 1 OPTIONS').replace(/Call-ID: [^\r]+/, `Call-ID: brk-${n}-${Date.now()}`).replace(/branch=[^\r;]+/, `branch=z9hG4bKbrk${n}x${Date.now()}`);
+    for (let i = 0; i < 3; i++) {
+      await uac.send(options(i), port);
+      await uac.inbox.next((m) => m.kind === 'response' && m.callId.startsWith(`brk-${i}-`));
+    }
+    const seen = () => failing.inbox.count((m) => m.kind === 'request' && m.method === 'OPTIONS');
+    expect(seen()).toBe(3);
+    await sleep(20);
+    const status = gw.gateway.status();
+    expect(status.routes.find((r) => r.name === 'pbx')?.breakers[0]).toMatchObject({ state: 'open' });
+
+    await uac.send(options(10), port);
+    const refused = await uac.inbox.next((m) => m.kind === 'response' && m.callId.startsWith('brk-10-'));
+    expect(refused.kind === 'response' && refused.status).toBe(503);
+    expect(Number(refused.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(seen()).toBe(3);
+
+    await sleep(450);
+    await uac.send(options(11), port);
+    await uac.inbox.next((m) => m.kind === 'response' && m.callId.startsWith('brk-11-'));
+    expect(seen()).toBe(4);
+    const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
+    expect(metrics).toMatch(/tandem_breaker_transitions_total\{route="pbx",target="127\.0\.0\.1:\d+",from="closed",to="open"\} 1/);
+  });
+
+  it('a target whose breaker is open is skipped for the healthy one', async () => {
+    const [uac, failing, healthy] = [await open(), await open(), await open()];
+    gw = await startGateway({
+      log: { level: 'warn' },
+      listeners: [{ name: 'sip', protocol: 'sip', address: '127.0.0.1:0' }],
+      upstreams: [
+        {
+          name: 'pbx',
+          targets: [{ url: `sip:127.0.0.1:${failing.port};transport=udp` }, { url: `sip:127.0.0.1:${healthy.port};transport=udp` }],
+          circuitBreaker: { volumeThreshold: 2, errorThresholdPercentage: 50, rollingWindowMs: 10_000, resetTimeoutMs: 60_000 },
+        },
+      ],
+      routes: [{ name: 'pbx', match: { sip: { domain: 'pbx.local' } }, upstream: 'pbx' }],
+    });
+    const port = gw.gateway.addresses()['sip']!.port;
+    failing.onMessage = (m) => {
+      if (m.kind === 'request' && m.method === 'OPTIONS') void failing.send(answer(m, 503, failing.port, 'Service Unavailable'), port);
+    };
+    healthy.onMessage = (m) => {
+      if (m.kind === 'request' && m.method === 'OPTIONS') void healthy.send(answer(m, 200, healthy.port, 'OK'), port);
+    };
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const text = invite({ port: uac.port, uri: 'sip:bob@pbx.local' }).replace(/^INVITE/, 'OPTIONS').replace('CSeq: 1 INVITE', 'CSeq: 1 OPTIONS').replace(/Call-ID: [^\r]+/, `Call-ID: lb-${i}-${Date.now()}`);
+      await uac.send(text, port);
+      const r = await uac.inbox.next((m) => m.kind === 'response' && m.callId.startsWith(`lb-${i}-`));
+      if (r.kind === 'response') statuses.push(r.status);
+    }
+    const failed = failing.inbox.count((m) => m.kind === 'request');
+    // Round robin sends every other request to the failing target until 2 failures trip its breaker.
+    expect(failed).toBe(2);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(10);
+  });
+});
