@@ -10,47 +10,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { parseMessage, type SipMessage, type SipRequest, type SipResponse } from '../../../src/sip/index.ts';
+import type { SipRequest, SipResponse } from '../../../src/sip/index.ts';
 import { startGateway, type RunningGateway } from '../../helpers/gateway.ts';
-import { answer, inDialog, invite, Mailbox, sleep, UdpPeer } from '../proxy/helpers.ts';
-
-/** A SIP-over-WebSocket client: one SIP message per WebSocket message. */
-class WsPeer {
-  readonly inbox = new Mailbox();
-  readonly socket: WebSocket;
-  onMessage: ((m: SipMessage) => void) | undefined;
-
-  private constructor(socket: WebSocket) {
-    this.socket = socket;
-    socket.on('message', (data: Buffer) => {
-      const result = parseMessage(new Uint8Array(data));
-      if (!result.ok) return;
-      this.inbox.push(result.message);
-      this.onMessage?.(result.message);
-    });
-  }
-
-  static async connect(port: number): Promise<WsPeer> {
-    const socket = new WebSocket(`ws://127.0.0.1:${port}`, 'sip');
-    await new Promise<void>((resolve, reject) => {
-      socket.once('open', () => resolve());
-      socket.once('error', reject);
-    });
-    return new WsPeer(socket);
-  }
-
-  send(text: string): void {
-    this.socket.send(text);
-  }
-
-  async close(): Promise<void> {
-    if (this.socket.readyState === WebSocket.CLOSED) return;
-    await new Promise<void>((resolve) => {
-      this.socket.once('close', () => resolve());
-      this.socket.close(1000);
-    });
-  }
-}
+import { answer, inDialog, invite, sleep, UdpPeer } from '../proxy/helpers.ts';
+import { WsPeer } from './ws-peer.ts';
 
 let seq = 0;
 const host = 'df7jal23ls0d.invalid';
