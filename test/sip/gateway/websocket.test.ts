@@ -228,6 +228,30 @@ describe('SIP over WebSocket through the gateway', () => {
     expect(idle.socket.readyState).toBe(WebSocket.OPEN);
   });
 
+  it('sip-ws listener settings: allowedOrigins refuses other Origins with 403; the subprotocol sip is required (400) and echoed', async () => {
+    const [pbx] = await peers(UdpPeer.open);
+    gw = await startGateway({
+      log: { level: 'warn' },
+      listeners: [{ name: 'sip-ws', protocol: 'sip-ws', address: '127.0.0.1:0', keepaliveMs: 1000, allowedOrigins: ['https://app.example.com'] }],
+      upstreams: [{ name: 'pbx', targets: [{ url: `sip:127.0.0.1:${pbx!.port};transport=udp` }] }],
+      routes: [{ name: 'pbx', match: { sip: { domain: 'pbx.local' } }, upstream: 'pbx' }],
+    });
+    const port = gw.gateway.addresses()['sip-ws']!.port;
+    const attempt = (protocols: string[], origin: string) =>
+      new Promise<number | string>((resolve) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}`, protocols, { origin });
+        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.once('open', () => {
+          resolve(ws.protocol);
+          ws.close();
+        });
+        ws.once('error', () => undefined);
+      });
+    expect(await attempt(['sip'], 'https://evil.example.com')).toBe(403);
+    expect(await attempt(['chat'], 'https://app.example.com')).toBe(400);
+    expect(await attempt(['chat', 'sip'], 'https://app.example.com')).toBe('sip');
+  });
+
   it('Timer C (real time): CANCEL after a provisional, the 487 relayed; 408 when there was none', async () => {
     const [uac, uas] = await peers(UdpPeer.open, UdpPeer.open);
     const { sipPort } = await start(uas!.port, { sip: { timerCMs: 400 } });
