@@ -252,6 +252,50 @@ describe('SIP over WebSocket through the gateway', () => {
     expect(await attempt(['chat', 'sip'], 'https://app.example.com')).toBe('sip');
   });
 
+  it('a UDP UAS that never answers: Tandem retransmits the INVITE on the UDP leg only (T1, 2·T1, …) and the WebSocket client gets 408 at Timer B', async () => {
+    const [uas] = await peers(UdpPeer.open);
+    const T1 = 25;
+    const { wsPort } = await start(uas!.port, { sip: { t1Ms: T1, t2Ms: 8 * T1, t4Ms: 10 * T1 } });
+    const client = await WsPeer.connect(wsPort);
+    cleanups.push(() => client.close());
+    const arrivals: number[] = [];
+    uas!.onMessage = (m) => {
+      if (m.kind === 'request' && m.method === 'INVITE') arrivals.push(Date.now());
+    };
+    const t0 = Date.now();
+    client.send(
+      [
+        'INVITE sip:bob@pbx.local SIP/2.0',
+        `Via: SIP/2.0/WS ${host};branch=z9hG4bKnoanswer${Date.now()}`,
+        'Max-Forwards: 70',
+        'From: <sip:alice@pbx.local>;tag=na1',
+        'To: <sip:bob@pbx.local>',
+        `Call-ID: noanswer-${Date.now()}`,
+        'CSeq: 1 INVITE',
+        `Contact: <sip:alicex@${host};transport=ws>`,
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\r\n'),
+    );
+    expect((await client.inbox.response(100, 'INVITE')).status).toBe(100);
+    const timeout = await client.inbox.response(408, 'INVITE', 5000);
+    const elapsed = Date.now() - t0;
+    expect(timeout.status).toBe(408);
+    // Timer B = 64·T1 = 1600 ms (timers on a shared machine may run late, never early).
+    expect(elapsed).toBeGreaterThanOrEqual(64 * T1 - 10);
+    expect(elapsed).toBeLessThan(64 * T1 + 1500);
+    // Timer A on the UDP leg: the first gaps are T1, 2·T1, 4·T1 (within scheduling slack).
+    const gaps = arrivals.slice(1, 4).map((t, i) => t - arrivals[i]!);
+    expect(arrivals.length).toBeGreaterThanOrEqual(5);
+    expect(gaps[0]).toBeGreaterThanOrEqual(T1 - 5);
+    expect(gaps[1]).toBeGreaterThanOrEqual(2 * T1 - 5);
+    expect(gaps[2]).toBeGreaterThanOrEqual(4 * T1 - 5);
+    expect(gaps[2]!).toBeGreaterThan(gaps[0]!);
+    // Nothing was retransmitted towards the WebSocket client: one 100, one 408.
+    expect(client.raw.filter((r) => r.startsWith('SIP/2.0 '))).toHaveLength(2);
+  });
+
   it('Timer C (real time): CANCEL after a provisional, the 487 relayed; 408 when there was none', async () => {
     const [uac, uas] = await peers(UdpPeer.open, UdpPeer.open);
     const { sipPort } = await start(uas!.port, { sip: { timerCMs: 400 } });
