@@ -140,9 +140,6 @@ export class Inbox {
   }
 }
 
-const byCallId = (callId: string) => (m: SipMessage) => m.callId === callId;
-export { byCallId };
-
 // ---- peers ----
 
 function toBytes(message: string | Uint8Array): Uint8Array {
