@@ -61,6 +61,13 @@ export interface SipStatus {
   readonly transport: Readonly<Record<TransportName, TransportCounters>>;
 }
 
+/**
+ * An accepted TCP connection with no bytes either way for this long is closed (a client keeping a
+ * registration open sends RFC 5626 CRLF keepalives well within it; a half-sent message does not hold
+ * a connection for ever).
+ */
+const TCP_IDLE_MS = 300_000;
+
 function zeroCounters(): TransportCounters {
   return { received: 0, sent: 0, malformed: 0, rejected: 0, dropped: 0, keepalives: 0 };
 }
@@ -137,7 +144,7 @@ export class SipService {
     try {
       for (const listener of this.listeners) {
         if (listener.protocol === 'sip') {
-          const udpTcp = new SipUdpTcpListener({ host: listener.host, port: listener.port, user, flows: this.#flows, logger: this.#log });
+          const udpTcp = new SipUdpTcpListener({ host: listener.host, port: listener.port, user, flows: this.#flows, logger: this.#log, tcpIdleTimeoutMs: TCP_IDLE_MS });
           this.#bound.push({ listener, udpTcp, port: undefined });
           this.#bound.at(-1)!.port = (await udpTcp.listen()).port;
         } else {

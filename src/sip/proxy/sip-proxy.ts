@@ -238,8 +238,8 @@ export class SipProxy implements TransportUser {
     const forwarded = copy(request);
     const decision = this.#route(forwarded, flow);
     if (!decision.ok) return this.#reject(server, decision.status, decision.headers ?? [], decision.reason);
-    const { target } = decision;
     if (decision.requestUri !== undefined) forwarded.setRequestUri(decision.requestUri);
+    const target = congestionControlled(decision.target, request);
     const outgoing = transportOf(target);
 
     // §16.6: Max-Forwards, Record-Route, Via.
@@ -561,6 +561,21 @@ function finish(context: ForwardContext, ok = false): void {
   context.forwarded = undefined;
   context.timerC?.disarm();
   context.timerC = undefined;
+}
+
+/**
+ * RFC 3261 §18.1.1: "If a request is within 200 bytes of the path MTU, or if it is larger than 1300
+ * bytes and the path MTU is unknown, the request MUST be sent using an RFC 2914 congestion controlled
+ * transport protocol, such as TCP." The path MTU is unknown here: a request that will be over 1300
+ * bytes once forwarded (its size as received, plus room for our Via and Record-Route values) goes to a
+ * UDP target over TCP instead, same host and port.
+ */
+const MTU_LIMIT_BYTES = 1300;
+const OUR_HEADERS_BYTES = 250;
+function congestionControlled(target: ProxyTarget, request: SipRequest): ProxyTarget {
+  if (isFlow(target) || target.transport !== 'udp') return target;
+  const size = request.source?.byteLength ?? serialize(request).byteLength;
+  return size + OUR_HEADERS_BYTES > MTU_LIMIT_BYTES ? { transport: 'tcp', host: target.host, port: target.port } : target;
 }
 
 /** The transport a target is reached over. */

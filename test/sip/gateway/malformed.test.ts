@@ -253,10 +253,8 @@ for (const transport of ['UDP', 'TCP'] as const) {
 
       // RFC 3261 §18.1.1: "If a request is within 200 bytes of the path MTU, or if it is larger than
       // 1300 bytes and the path MTU is unknown, the request MUST be sent using an RFC 2914 congestion
-      // controlled transport protocol, such as TCP." sip-udp-tcp-listener.ts says the proxy core picks
-      // TCP for such requests; src/sip/proxy/sip-proxy.ts does not (it forwards a 60 KB OPTIONS over UDP).
-      // Skipped until the proxy does: src/sip/proxy is not ours to change here.
-      it.skip('a 2 KB request from a UDP UAC is forwarded over TCP (RFC 3261 §18.1.1), with a TCP Via — TODO(proxy): forwarded over UDP today', async () => {
+      // controlled transport protocol, such as TCP."
+      it('a 2 KB request from a UDP UAC is forwarded over TCP (RFC 3261 §18.1.1), with a TCP Via', async () => {
         const tcpUas = await TcpServerPeer.listen();
         const udpUas = await UdpPeer.open(tcpUas.port);
         answerEverything(udpUas);
