@@ -22,7 +22,7 @@ export class Mailbox {
     else this.#items.push(message);
   }
 
-  next(match: (m: SipMessage) => boolean, timeoutMs = 3000): Promise<SipMessage> {
+  next(match: (m: SipMessage) => boolean, timeoutMs = 8000): Promise<SipMessage> {
     const i = this.#items.findIndex(match);
     if (i >= 0) return Promise.resolve(this.#items.splice(i, 1)[0]!);
     return new Promise((resolve, reject) => {
