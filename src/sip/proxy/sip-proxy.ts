@@ -466,19 +466,9 @@ export class SipProxy implements TransportUser {
    * Counts what a transaction sends again (for metrics): the request after its first send, or a final
    * response after the first final. Without an observer, the transport itself.
    */
-  #counted<T extends BoundTransport>(transport: T, kind: 'request' | 'response', method: string): T {
+  #counted(transport: BoundTransport & { readonly flow?: Flow | undefined }, kind: 'request' | 'response', method: string): BoundTransport & { readonly flow: Flow | undefined } {
     const observe = this.#observer.onRetransmission;
-    if (observe === undefined) return transport;
-    let sent = 0;
-    const send = transport.send.bind(transport);
-    return Object.assign(Object.create(transport) as T, {
-      send(message: SipMessage): Promise<void> {
-        if (kind === 'request' ? message.kind === 'request' && message.method === method : message.kind === 'response' && message.status >= 200) {
-          if (sent++ > 0) observe('sent', kind);
-        }
-        return send(message);
-      },
-    });
+    return observe === undefined ? (transport as BoundTransport & { readonly flow: Flow | undefined }) : new CountingTransport(transport, kind, method, observe);
   }
 
   /** Our address on the side of `transport`: the `sip-ws` listener's for WebSocket, else the `sip` listener's. */
@@ -561,6 +551,37 @@ function finish(context: ForwardContext, ok = false): void {
   context.forwarded = undefined;
   context.timerC?.disarm();
   context.timerC = undefined;
+}
+
+/** A transport that reports what its transaction sends again (see `SipProxy.#counted`). */
+class CountingTransport implements BoundTransport {
+  readonly #inner: BoundTransport & { readonly flow?: Flow | undefined };
+  readonly #kind: 'request' | 'response';
+  readonly #method: string;
+  readonly #observe: ((direction: 'sent' | 'received', kind: 'request' | 'response') => void) | undefined;
+  #sent = 0;
+
+  constructor(inner: BoundTransport & { readonly flow?: Flow | undefined }, kind: 'request' | 'response', method: string, observe: ((direction: 'sent' | 'received', kind: 'request' | 'response') => void) | undefined) {
+    this.#inner = inner;
+    this.#kind = kind;
+    this.#method = method;
+    this.#observe = observe;
+  }
+
+  get reliable(): boolean {
+    return this.#inner.reliable;
+  }
+
+  /** The flow a request transport resolved to (undefined for a response transport). */
+  get flow(): Flow | undefined {
+    return this.#inner.flow;
+  }
+
+  send(message: SipMessage): Promise<void> {
+    const counts = this.#kind === 'request' ? message.kind === 'request' && message.method === this.#method : message.kind === 'response' && message.status >= 200;
+    if (counts && this.#sent++ > 0) this.#observe?.('sent', this.#kind);
+    return this.#inner.send(message);
+  }
 }
 
 /**

@@ -255,7 +255,7 @@ describe('SIP over WebSocket through the gateway', () => {
   it('a UDP UAS that never answers: Tandem retransmits the INVITE on the UDP leg only (T1, 2·T1, …) and the WebSocket client gets 408 at Timer B', async () => {
     const [uas] = await peers(UdpPeer.open);
     const T1 = 25;
-    const { wsPort } = await start(uas!.port, { sip: { t1Ms: T1, t2Ms: 8 * T1, t4Ms: 10 * T1 } });
+    const { wsPort, adminUrl } = await start(uas!.port, { sip: { t1Ms: T1, t2Ms: 8 * T1, t4Ms: 10 * T1 } });
     const client = await WsPeer.connect(wsPort);
     cleanups.push(() => client.close());
     const arrivals: number[] = [];
@@ -294,6 +294,9 @@ describe('SIP over WebSocket through the gateway', () => {
     expect(gaps[2]!).toBeGreaterThan(gaps[0]!);
     // Nothing was retransmitted towards the WebSocket client: one 100, one 408.
     expect(client.raw.filter((r) => r.startsWith('SIP/2.0 '))).toHaveLength(2);
+    const metrics = await (await fetch(`${adminUrl}/metrics`)).text();
+    const sent = Number(/tandem_sip_retransmissions_total\{direction="sent",kind="request"\} (\d+)/.exec(metrics)?.[1]);
+    expect(sent).toBe(arrivals.length - 1);
   });
 
   it('Timer C (real time): CANCEL after a provisional, the 487 relayed; 408 when there was none', async () => {
