@@ -20,6 +20,8 @@ export interface SipGateway {
   readonly gateway: Gateway;
   /** The `sip` listener's port (UDP and TCP). */
   readonly port: number;
+  /** The `sip-ws` listener's port, when {@link SipGatewayOptions.ws} asked for one. */
+  readonly wsPort: number | undefined;
   /** Log lines (JSON) the gateway wrote. */
   readonly logs: Record<string, unknown>[];
   stop(): Promise<void>;
@@ -32,14 +34,19 @@ export interface SipGatewayOptions {
   readonly domains?: readonly string[];
   /** RFC 3261 T1 (ms); T2 = 8·T1 and T4 = 10·T1. Default: the gateway's defaults (500/4000/5000). */
   readonly T1?: number;
+  /** Also a `sip-ws` listener (SIP over WebSocket, RFC 7118) on 127.0.0.1 port 0; the routes apply to both. */
+  readonly ws?: boolean;
 }
 
-/** A gateway with one `sip` listener on 127.0.0.1 port 0, and one SIP route per domain to one upstream. */
+/** A gateway with one `sip` listener on 127.0.0.1 port 0 (and a `sip-ws` one), and one SIP route per domain to one upstream. */
 export async function startSipGateway(options: SipGatewayOptions): Promise<SipGateway> {
   const domains = options.domains ?? ['example.com'];
   const doc = {
     log: { level: 'warn' },
-    listeners: [{ name: 'sip', protocol: 'sip', address: '127.0.0.1:0' }],
+    listeners: [
+      { name: 'sip', protocol: 'sip', address: '127.0.0.1:0' },
+      ...(options.ws === true ? [{ name: 'sip-ws', protocol: 'sip-ws', address: '127.0.0.1:0', keepaliveMs: 0 }] : []),
+    ],
     upstreams: [{ name: 'uas', targets: [{ url: `sip:127.0.0.1:${options.upstream.port};transport=${options.upstream.transport ?? 'udp'}` }] }],
     routes: domains.map((domain, i) => ({ name: `uas-${i}`, match: { sip: { domain } }, upstream: 'uas' })),
   };
@@ -56,8 +63,8 @@ export async function startSipGateway(options: SipGatewayOptions): Promise<SipGa
     document: doc,
     ...(T1 === undefined ? {} : { sipTimers: { T1, T2: 8 * T1, T4: 10 * T1 } }),
   });
-  const port = gateway.addresses()['sip']!.port;
-  return { gateway, port, logs, stop: () => gateway.stop(200) };
+  const addresses = gateway.addresses();
+  return { gateway, port: addresses['sip']!.port, wsPort: addresses['sip-ws']?.port, logs, stop: () => gateway.stop(200) };
 }
 
 // ---- waiting for messages ----
@@ -67,7 +74,7 @@ export interface Received {
   readonly message: SipMessage;
   readonly bytes: Buffer;
   readonly at: number;
-  readonly via: 'udp' | 'tcp';
+  readonly via: 'udp' | 'tcp' | 'ws';
   readonly fromPort: number;
 }
 
@@ -75,7 +82,7 @@ export interface Received {
 export interface Garbage {
   readonly bytes: Buffer;
   readonly at: number;
-  readonly via: 'udp' | 'tcp';
+  readonly via: 'udp' | 'tcp' | 'ws';
   readonly fromPort: number;
 }
 
@@ -338,7 +345,7 @@ export function unique(prefix = ''): string {
 
 export interface RequestOptions {
   readonly method?: string;
-  readonly transport?: 'UDP' | 'TCP';
+  readonly transport?: 'UDP' | 'TCP' | 'WS';
   /** The UAC's port, written in its Via sent-by and Contact. */
   readonly port: number;
   readonly uri?: string;
@@ -385,7 +392,7 @@ export function answer(req: SipRequest, status: number, contactPort: number, rea
  * An in-dialog request from the UAC (§12.2.1.1): Request-URI the remote target (the 2xx Contact),
  * Route the Record-Route of the 2xx reversed, From/To/Call-ID of the dialog.
  */
-export function inDialog(method: 'ACK' | 'BYE', ok: SipResponse, options: { transport?: 'UDP' | 'TCP'; port: number; seq?: number }): string {
+export function inDialog(method: 'ACK' | 'BYE', ok: SipResponse, options: { transport?: 'UDP' | 'TCP' | 'WS'; port: number; seq?: number }): string {
   const contact = ok.contact;
   if (contact === '*' || contact[0] === undefined) throw new Error('the 2xx has no Contact');
   const routes = [...ok.recordRoute].reverse().map((r) => `Route: ${r.raw}`);
@@ -429,7 +436,7 @@ export function answerEverything(uas: UdpPeer, options: { ring?: boolean } = {})
  * A whole call from `uac` through the gateway (INVITE → 200, ACK, BYE → 200), the UAS seeing INVITE,
  * ACK and BYE. Resolves with the 200 of the BYE as the UAC received it.
  */
-export async function establishCall(uac: Uac, uasInbox: Inbox, transport: 'UDP' | 'TCP'): Promise<{ ok: SipResponse; hangUp: () => Promise<SipResponse> }> {
+export async function establishCall(uac: Uac, uasInbox: Inbox, transport: 'UDP' | 'TCP' | 'WS'): Promise<{ ok: SipResponse; hangUp: () => Promise<SipResponse> }> {
   const callId = unique('call-');
   await uac.send(request({ port: uac.port, transport, callId }));
   const sameCall = (m: SipMessage) => m.callId === `${callId}@127.0.0.1`;

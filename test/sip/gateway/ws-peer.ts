@@ -1,4 +1,5 @@
 /** A raw SIP-over-WebSocket peer (RFC 7118) for gateway tests: the `ws` package, subprotocol `sip`. */
+import { isUtf8 } from 'node:buffer';
 import WebSocket from 'ws';
 import { parseMessage, type SipMessage } from '../../../src/sip/index.ts';
 import { Mailbox } from '../proxy/helpers.ts';
@@ -8,12 +9,28 @@ export class WsPeer {
   readonly inbox = new Mailbox();
   /** Every WebSocket message received, as text (also those that do not parse as SIP). */
   readonly raw: string[] = [];
+  /** Every WebSocket message received, with its arrival time (`performance.now()`) and frame type. */
+  readonly frames: { readonly at: number; readonly bytes: Buffer; readonly binary: boolean }[] = [];
   readonly socket: WebSocket;
+  /** The local TCP port of the connection (the `rport` the gateway stamps on a request from it). */
+  readonly port: number;
+  /** The close code, once the connection closed. */
+  closeCode: number | undefined;
+  /** Resolves with the close code. */
+  readonly closedPromise: Promise<number>;
   onMessage: ((m: SipMessage) => void) | undefined;
 
-  private constructor(socket: WebSocket) {
+  private constructor(socket: WebSocket, port: number) {
     this.socket = socket;
-    socket.on('message', (data: Buffer) => {
+    this.port = port;
+    this.closedPromise = new Promise((resolve) =>
+      socket.once('close', (code: number) => {
+        this.closeCode = code;
+        resolve(code);
+      }),
+    );
+    socket.on('message', (data: Buffer, binary: boolean) => {
+      this.frames.push({ at: performance.now(), bytes: data, binary });
       this.raw.push(data.toString('latin1'));
       const result = parseMessage(new Uint8Array(data));
       if (!result.ok) return;
@@ -24,16 +41,34 @@ export class WsPeer {
 
   static async connect(port: number): Promise<WsPeer> {
     const socket = new WebSocket(`ws://127.0.0.1:${port}`, 'sip');
+    let localPort = 0;
+    socket.once('upgrade', (response) => {
+      localPort = response.socket.localPort ?? 0;
+    });
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve());
       socket.once('error', reject);
     });
-    return new WsPeer(socket);
+    return new WsPeer(socket, localPort);
+  }
+
+  get closed(): boolean {
+    return this.closeCode !== undefined;
   }
 
   /** Sends one WebSocket message: a text frame for a string, a binary frame for bytes. */
   send(data: string | Uint8Array): void {
     this.socket.send(data);
+  }
+
+  /** Sends `bytes` as one WebSocket message: a text frame when they are valid UTF-8, else a binary frame (RFC 7118 §5.1). */
+  sendBytes(bytes: Uint8Array): Promise<void> {
+    return new Promise((resolve, reject) => this.socket.send(bytes, { binary: !isUtf8(bytes) }, (e) => (e ? reject(e) : resolve())));
+  }
+
+  /** Resolves true when the connection closes within `ms`. */
+  async closesWithin(ms: number): Promise<boolean> {
+    return Promise.race([this.closedPromise.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms))]);
   }
 
   async close(): Promise<void> {
