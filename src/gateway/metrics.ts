@@ -162,6 +162,13 @@ function histogramFamily(name: string, help: string, labelNames: readonly string
   );
 }
 
+/** SIP methods of the IANA registry; any other (a client may send any token) is counted as `other`. */
+const SIP_METHODS = new Set(['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'PRACK', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'INFO', 'REFER', 'MESSAGE', 'UPDATE']);
+
+function methodLabel(method: string): string {
+  return SIP_METHODS.has(method) ? method : 'other';
+}
+
 /** Nested maps from label values to a cell: the hot path's lookup, with no key string to build. */
 type Tree<C> = Map<string | number, Tree<C> | C>;
 
@@ -375,7 +382,7 @@ export class Metrics {
     return {
       onReceived: (event) => {
         if (event.type === 'request') {
-          const method = event.message.method;
+          const method = methodLabel(event.message.method);
           let cell = requests.get(method);
           if (cell === undefined) requests.set(method, (cell = this.#sipRequests.cell([method])));
           cell.value++;
@@ -386,7 +393,7 @@ export class Metrics {
           cell.value++;
         }
       },
-      onLocalResponse: (status, method) => void this.#sipLocal.cell([method, String(status)]).value++,
+      onLocalResponse: (status, method) => void this.#sipLocal.cell([methodLabel(method), String(status)]).value++,
       onRetransmission: (direction, kind) => void this.#sipRetransmissions.cell([direction, kind]).value++,
       onTimerC: () => void this.#sipTimerC.cell([]).value++,
       onBreakerTransition: (upstream, target, from, to) => {

@@ -20,13 +20,16 @@ export interface SipBreakersOptions {
 }
 
 interface UpstreamBreakers {
+  /** The targets and breaker settings they were made for: a reload that keeps them keeps the breakers. */
+  readonly signature: string;
   readonly gates: readonly BreakerGate[];
   readonly machines: Promise<MachineRef<BreakerState, BreakerMsg, unknown>>[];
 }
 
 export class SipBreakers {
   readonly #options: SipBreakersOptions;
-  readonly #byUpstream = new Map<Upstream, UpstreamBreakers>();
+  /** By upstream name (a reload builds new Upstream objects for unchanged upstreams too). */
+  readonly #byUpstream = new Map<string, UpstreamBreakers>();
 
   constructor(options: SipBreakersOptions) {
     this.#options = options;
@@ -36,7 +39,12 @@ export class SipBreakers {
   gates(upstream: Upstream): readonly BreakerGate[] | undefined {
     const cb = upstream.circuitBreaker;
     if (cb === undefined) return undefined;
-    let entry = this.#byUpstream.get(upstream);
+    const signature = signatureOf(upstream);
+    let entry = this.#byUpstream.get(upstream.name);
+    if (entry !== undefined && entry.signature !== signature) {
+      void this.#stopEntry(entry);
+      entry = undefined;
+    }
     if (entry === undefined) {
       const clock = this.#options.clock;
       const gates = upstream.targets.map(() => new BreakerGate(clock));
@@ -56,32 +64,41 @@ export class SipBreakers {
           return ref;
         });
       });
-      entry = { gates, machines };
-      this.#byUpstream.set(upstream, entry);
+      entry = { signature, gates, machines };
+      this.#byUpstream.set(upstream.name, entry);
     }
     return entry.gates;
   }
 
   /** Breaker states for `/status`: by target authority, of the upstream object in the running config. */
   states(upstream: Upstream): ReadonlyMap<string, BreakerGate> {
-    const entry = this.#byUpstream.get(upstream);
-    return new Map(entry === undefined ? [] : upstream.targets.map((t, i) => [t.authority, entry.gates[i]!]));
+    const entry = this.#byUpstream.get(upstream.name);
+    if (entry === undefined || entry.signature !== signatureOf(upstream)) return new Map();
+    return new Map(upstream.targets.map((t, i) => [t.authority, entry.gates[i]!]));
   }
 
-  /** Stops the breakers of upstreams no longer in `live` (replaced or removed by a reload). */
+  /** Stops the breakers of upstreams no longer in `live`, or whose targets or breaker settings changed. */
   async retire(live: readonly Upstream[]): Promise<void> {
-    const keep = new Set(live);
+    const keep = new Map(live.map((u) => [u.name, signatureOf(u)]));
     const stops: Promise<void>[] = [];
-    for (const [upstream, entry] of this.#byUpstream) {
-      if (keep.has(upstream)) continue;
-      this.#byUpstream.delete(upstream);
-      for (const m of entry.machines) stops.push(m.then((ref) => ref.stop()).catch(() => undefined));
+    for (const [name, entry] of this.#byUpstream) {
+      if (keep.get(name) === entry.signature) continue;
+      this.#byUpstream.delete(name);
+      stops.push(this.#stopEntry(entry));
     }
     await Promise.all(stops);
+  }
+
+  #stopEntry(entry: UpstreamBreakers): Promise<void> {
+    return Promise.all(entry.machines.map((m) => m.then((ref) => ref.stop()).catch(() => undefined))).then(() => undefined);
   }
 
   /** Stops every breaker. */
   stop(): Promise<void> {
     return this.retire([]);
   }
+}
+
+function signatureOf(upstream: Upstream): string {
+  return JSON.stringify([upstream.targets.map((t) => t.authority), upstream.circuitBreaker ?? null]);
 }

@@ -20,7 +20,7 @@ import type { Child, Clock, ExitReason, JsonValue } from '../fsm/index.ts';
 import type { Config, Listener, Route, Upstream } from '../routes/config.ts';
 import { createLoadBalancer, type LoadBalancer } from '../routes/load-balancer.ts';
 import type { SipRequest } from '../sip/index.ts';
-import { type ProxyObserver, type RoutingDecision, SipProxy } from '../sip/proxy/index.ts';
+import { type ProxyObserver, type RoutingDecision, type RoutingPurpose, SipProxy } from '../sip/proxy/index.ts';
 import { EdgeRegistrar } from '../sip/registrar/edge-registrar.ts';
 import { TransactionManager } from '../sip/transaction/index.ts';
 import { type Destination, type Flow, FlowTable, isFlow, type MessageSender, SipTransportError, SipUdpTcpListener, SipWsListener, type TransportCounters, type TransportEvent, type TransportName, type TransportStatsSnapshot, type TransportUser } from '../sip/transport/index.ts';
@@ -136,6 +136,7 @@ export class SipService {
         this.#proxy?.onMessage(event);
       },
       onFlowClose: (flow) => {
+        this.#proxy?.onFlowClose(flow);
         this.#registrar.dropFlow(flow);
         for (const name of this.#flowRoutes.get(flow) ?? []) this.#routeFlows.get(name)?.delete(flow);
         this.#flowRoutes.delete(flow);
@@ -182,20 +183,14 @@ export class SipService {
     this.#proxy = new SipProxy({
       transactions: this.#transactions,
       sender,
-      routes: (request, flow) => this.#route(request, flow),
+      routes: (request, flow, purpose) => this.#route(request, flow, purpose),
       localVia: local(sip ?? ws!),
       ...(ws === undefined ? {} : { wsLocal: local(ws) }),
       flows: this.#flows,
       clock: this.#options.clock,
       timerCMs: settings.timerCMs,
       recordRoute: true,
-      observer: {
-        ...this.#options.observer,
-        onBranchFailure: (target, reason) => {
-          if (!isFlow(target)) bump(this.#targetFailures, `${target.host}:${target.port}`);
-          this.#options.observer?.onBranchFailure?.(target, reason);
-        },
-      },
+      ...(this.#options.observer === undefined ? {} : { observer: this.#options.observer }),
       onError: (error, context) => this.#log.warn({ err: (error as Error).message, context }, 'SIP proxy error'),
     });
     for (const b of this.#bound) this.#log.info({ listener: b.listener.name, address: `${b.listener.host}:${b.port}` }, b.ws === undefined ? 'SIP listener up (UDP and TCP)' : 'SIP WebSocket listener up');
@@ -252,7 +247,7 @@ export class SipService {
   }
 
   /** The decision for a new request: see the module documentation. */
-  #route(request: SipRequest, flow: Flow): RoutingDecision | undefined {
+  #route(request: SipRequest, flow: Flow, purpose: RoutingPurpose = 'route'): RoutingDecision | undefined {
     const uri = request.uri;
     if (uri.kind !== 'sip') return undefined;
     const listener = this.#listenerOf(flow);
@@ -261,6 +256,10 @@ export class SipService {
     const host = uri.host.toLowerCase();
     const route = config.routes.find((r) => matches(r, listener.name, host, uri.user, request.method));
     if (route === undefined) return undefined;
+    const upstream = config.upstreams.find((u) => u.name === route.upstream);
+    if (upstream === undefined) return undefined;
+    // Only asked whether a route carries it (its Route or Request-URI names the next hop): yes.
+    if (purpose === 'authorize') return { type: 'forward', target: flow };
     bump(this.#routeRequests, route.name);
     if (flow.transport === 'ws') this.#associate(flow, route.name);
     if (route.registrar === 'edge') {
@@ -268,36 +267,47 @@ export class SipService {
       const binding = this.#registrar.lookup(uri);
       if (binding !== undefined) return { type: 'retarget', target: binding.flow, requestUri: binding.contact };
     }
-    const upstream = config.upstreams.find((u) => u.name === route.upstream);
-    if (upstream === undefined) return undefined;
-    let balancer = this.#balancers.get(upstream);
-    if (balancer === undefined) {
-      balancer = createLoadBalancer(upstream.loadBalancer === 'consistentHash' ? 'roundRobin' : upstream.loadBalancer, upstream.targets.map((t) => ({ id: t.authority, weight: t.weight })));
-      this.#balancers.set(upstream, balancer);
-    }
-    const gates = this.#breakers.gates(upstream);
-    let index = balancer.pick();
-    let admission: Admission | undefined;
-    if (gates !== undefined) {
-      // A target whose breaker refuses is skipped for the next pick; all refusing: 503 (SPEC D.9).
-      for (let tries = 0; tries < upstream.targets.length && !gates[index]!.canAdmit(); tries++) index = balancer.pick();
-      const gate = gates[index]!;
-      admission = gate.acquire();
-      if (admission === undefined) {
-        const retryAfter = Math.min(...gates.map((g) => g.retryAfterSeconds()));
-        return { type: 'respond', status: 503, reason: 'Service Unavailable (circuit breaker open)', headers: [['Retry-After', String(retryAfter)]] };
-      }
+    // An ACK (stateless, no outcome to report) never takes a breaker's place.
+    const gates = request.method === 'ACK' ? undefined : this.#breakers.gates(upstream);
+    const index = this.#balancerOf(upstream).pick();
+    if (index < 0) {
+      // Every target's breaker refuses (SPEC D.9): 503 with the soonest retry.
+      const retryAfter = Math.min(...(gates ?? []).map((g) => g.retryAfterSeconds()), 60);
+      return { type: 'respond', status: 503, reason: 'Service Unavailable (circuit breaker open)', headers: [['Retry-After', String(retryAfter)]] };
     }
     const picked = upstream.targets[index]!;
     const target = picked.sip;
     if (target === undefined) return undefined;
-    bump(this.#targetRequests, picked.authority);
+    const gate = gates?.[index];
+    const admission: Admission | undefined = gate?.acquire();
+    if (gate !== undefined && admission === undefined) {
+      return { type: 'respond', status: 503, reason: 'Service Unavailable (circuit breaker open)', headers: [['Retry-After', String(gate.retryAfterSeconds())]] };
+    }
+    const authority = picked.authority;
+    bump(this.#targetRequests, authority);
     const address = { transport: target.transport, host: target.host, port: target.port };
-    if (gates === undefined || admission === undefined) return address;
-    const gate = gates[index]!;
-    const taken = admission;
-    return { type: 'forward', target: address, onOutcome: (ok) => gate.report(taken, ok) };
+    return {
+      type: 'forward',
+      target: address,
+      onOutcome: (ok) => {
+        if (!ok) bump(this.#targetFailures, authority);
+        if (gate !== undefined && admission !== undefined) gate.report(admission, ok);
+      },
+    };
   }
+
+  /** The round-robin (or leastRequest) balancer of an upstream, skipping targets whose breaker refuses. */
+  #balancerOf(upstream: Upstream): LoadBalancer {
+    let balancer = this.#balancers.get(upstream);
+    if (balancer === undefined) {
+      const breakers = this.#breakers;
+      const state = { available: (i: number) => breakers.gates(upstream)?.[i]?.canAdmit() ?? true, active: () => 0 };
+      balancer = createLoadBalancer(upstream.loadBalancer === 'consistentHash' ? 'roundRobin' : upstream.loadBalancer, upstream.targets.map((t) => ({ id: t.authority, weight: t.weight })), state);
+      this.#balancers.set(upstream, balancer);
+    }
+    return balancer;
+  }
+
 
   /** Breaker states of a SIP upstream's targets (by authority), for `/status`. */
   breakers(upstream: Upstream): ReadonlyMap<string, BreakerGate> {

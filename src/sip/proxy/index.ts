@@ -5,4 +5,4 @@
  * @module
  */
 export { createCancel } from './cancel.ts';
-export { type AddressTarget, type LocalAddress, type ProxyObserver, type ProxyTarget, type RoutingDecision, SipProxy, type SipProxyOptions, loopKey, uriTarget } from './sip-proxy.ts';
+export { type AddressTarget, type LocalAddress, type ProxyObserver, type ProxyTarget, type RoutingDecision, type RoutingPurpose, SipProxy, type SipProxyOptions, loopKey, uriTarget } from './sip-proxy.ts';

@@ -59,6 +59,13 @@ export type RoutingDecision =
   | { readonly type: 'retarget'; readonly target: ProxyTarget; readonly requestUri: string }
   | { readonly type: 'respond'; readonly status: number; readonly reason?: string; readonly headers?: readonly (readonly [string, string])[] };
 
+/**
+ * Why the routing function is asked: `route` a new request (it picks a target and may take a breaker
+ * slot), or only `authorize` one whose next hop a Route or Request-URI already names (is any route
+ * willing to carry it? no pick, no slot).
+ */
+export type RoutingPurpose = 'route' | 'authorize';
+
 /** The proxy's own address on one side, as written in its Via sent-by and Record-Route URIs. */
 export interface LocalAddress {
   readonly host: string;
@@ -76,7 +83,7 @@ export interface SipProxyOptions {
    * target, a retarget, an answer, or undefined for 404. REGISTER reaches it too (an edge registrar
    * answers it; otherwise it is forwarded with a Path, RFC 3327).
    */
-  readonly routes: (request: SipRequest, flow: Flow) => RoutingDecision | undefined;
+  readonly routes: (request: SipRequest, flow: Flow, purpose?: RoutingPurpose) => RoutingDecision | undefined;
   /** The `sip` (UDP and TCP) listener's address: Via and Record-Route on that side. */
   readonly localVia: LocalAddress;
   /** The `sip-ws` listener's address, when there is one: Via and Record-Route towards WebSocket flows. */
@@ -126,6 +133,10 @@ export interface ProxyObserver {
 interface ForwardContext {
   readonly server: ServerTransaction;
   readonly target: ProxyTarget;
+  /** The flow the request came on. */
+  readonly arrival: Flow;
+  /** The UDP target of a request sent over TCP for its size (§18.1.1), for the retry over UDP. */
+  retryOverUdp: AddressTarget | undefined;
   /**
    * The request as forwarded (our Via on top), for the CANCEL; released once the final response is
    * relayed (the context lives on as long as the server transaction, 64·T1 after the call).
@@ -151,7 +162,7 @@ type RouteDecision =
 export class SipProxy implements TransportUser {
   readonly #transactions: TransactionManager;
   readonly #sender: MessageSender;
-  readonly #routes: (request: SipRequest, flow: Flow) => RoutingDecision | undefined;
+  readonly #routes: (request: SipRequest, flow: Flow, purpose?: RoutingPurpose) => RoutingDecision | undefined;
   readonly #local: LocalAddress;
   readonly #wsLocal: LocalAddress | undefined;
   readonly #flows: FlowTable | undefined;
@@ -164,6 +175,8 @@ export class SipProxy implements TransportUser {
   readonly #onError: (error: unknown, context: string) => void;
   /** INVITE response contexts by server transaction, for CANCEL (§16.10). */
   readonly #invites = new Map<ServerTransaction, ForwardContext>();
+  /** Pending contexts by the connection-oriented flow their branch goes to or their caller is on. */
+  readonly #byFlow = new Map<Flow, Set<ForwardContext>>();
 
   constructor(options: SipProxyOptions) {
     this.#transactions = options.transactions;
@@ -205,7 +218,15 @@ export class SipProxy implements TransportUser {
 
   /** The TU of every server transaction (one object: transactions keep it for 64·T1). */
   readonly #serverTu: ServerTransactionUser = {
-    onRequest: (req, tx) => this.#guard(() => this.#onRequest(req, tx), 'request'),
+    onRequest: (req, tx) => {
+      try {
+        this.#onRequest(req, tx);
+      } catch (error) {
+        // Never leave a server transaction unanswered (a final after the first is dropped by it).
+        this.#onError(error, 'request');
+        this.#guard(() => this.#respondLocal(tx, 500), 'request');
+      }
+    },
     // RFC 6026: an ACK matching an INVITE server transaction in Accepted is the ACK for the 2xx.
     onAck: (ack) => this.#guard(() => this.#forwardAck(ack), 'ack'),
   };
@@ -227,59 +248,145 @@ export class SipProxy implements TransportUser {
     }
     const flow = this.#arrival.get(request);
     if (flow === undefined) return this.#reject(server, 500, [], 'Server Internal Error (no flow)');
-    // §16.3 request validation (step 4, loop detection, below with the branch hash).
+    // §16.3 request validation, in its order: URI scheme, Max-Forwards, loop detection, Proxy-Require.
     if (request.uri.kind === 'other') return this.#reject(server, 416);
     if (request.maxForwards === 0) return this.#reject(server, 483);
-    const unsupported = request.proxyRequire.filter((tag) => !this.#supported.has(tag.toLowerCase()));
-    if (unsupported.length > 0) return this.#reject(server, 420, [['Unsupported', unsupported.join(', ')]]);
     const loopHash = loopKey(request);
     if (request.via.some((via) => this.#isOurVia(via) && via.branch?.endsWith(`.${loopHash}`) === true)) return this.#reject(server, 482);
+    const unsupported = request.proxyRequire.filter((tag) => !this.#supported.has(tag.toLowerCase()));
+    if (unsupported.length > 0) return this.#reject(server, 420, [['Unsupported', unsupported.join(', ')]]);
+    this.#forward(request, server, flow, loopHash, true);
+  }
 
+  /**
+   * Routes and forwards a validated request (§16.4–§16.6) through a new client transaction.
+   * `mtuSwitch`: a large request may go to a UDP target over TCP (§18.1.1); false on the retry over
+   * UDP after that TCP attempt failed ("the element SHOULD retry the request, using UDP").
+   */
+  #forward(request: SipRequest, server: ServerTransaction, flow: Flow, loopHash: string, mtuSwitch: boolean): void {
     const forwarded = copy(request);
     const decision = this.#route(forwarded, flow);
     if (!decision.ok) return this.#reject(server, decision.status, decision.headers ?? [], decision.reason);
+    // RFC 3327 §5.2: a proxy SHOULD NOT add a Path unless the UA indicated support (Supported: path);
+    // "if the UA has not indicated support for the extension and the proxy requires support for it in
+    // the registration, the proxy SHOULD reject the request with a 421 response indicating a
+    // requirement for the path extension". A WebSocket client is reachable only through its Path.
+    if (request.method === 'REGISTER' && flow.transport === 'ws' && this.#flows !== undefined && !request.supported.some((t) => t.toLowerCase() === 'path')) {
+      decision.onOutcome?.(true);
+      return this.#reject(server, 421, [['Require', 'path']]);
+    }
     if (decision.requestUri !== undefined) forwarded.setRequestUri(decision.requestUri);
-    const target = congestionControlled(decision.target, request);
+    const target = mtuSwitch ? congestionControlled(decision.target, request) : decision.target;
     const outgoing = transportOf(target);
 
     // §16.6: Max-Forwards, Record-Route, Via.
     forwarded.decrementMaxForwards();
     if (this.#recordRoute && forwarded.to.tag === undefined && forwarded.method !== 'REGISTER') {
-      // SPEC D.5: crossing transports (or reaching a WebSocket client), one Record-Route per side; the
-      // one facing the next hop on top. A WebSocket side carries its flow token (RFC 5626 §5.1).
+      // SPEC D.5: crossing transports, or reaching a client over its connection, one Record-Route per
+      // side; the one facing the next hop on top. A connection's side carries its flow token (RFC 5626
+      // §5.1), so in-dialog requests find it again (the same connection on both sides too).
       const inbound = this.#sideUri(flow.transport, flow);
       const outbound = this.#sideUri(outgoing, isFlow(target) ? target : undefined);
-      if (inbound !== outbound) forwarded.prependRecordRoute(`<${inbound}>`);
+      if (inbound !== outbound || hasToken(flow)) forwarded.prependRecordRoute(`<${inbound}>`);
       forwarded.prependRecordRoute(`<${outbound}>`);
     }
     // RFC 3327 / RFC 5626 §5.1: a REGISTER from a WebSocket client is forwarded with a Path whose URI
-    // names this proxy and the client's flow, so requests for the client come back through it.
+    // names this proxy and the client's flow, so requests for the client come back through it; `ob`
+    // when the client registers a flow of its own (a Contact with reg-id, RFC 5626 §5.1).
     if (forwarded.method === 'REGISTER' && flow.transport === 'ws' && this.#flows !== undefined) {
-      prependHeader(forwarded, 'Path', `<${this.#sideUri(outgoing, flow).replace(/;lr$/, ';lr;ob')}>`);
+      const contacts = forwarded.contact;
+      const outbound = contacts !== '*' && contacts.some((c) => c.params.has('reg-id'));
+      prependHeader(forwarded, 'Path', `<${this.#sideUri(outgoing, flow).replace(/;lr$/, outbound ? ';lr;ob' : ';lr')}>`);
     }
     // §16.6 step 8: the branch ends with a hash of the fields loop detection compares (§16.3 step 4).
     forwarded.prependVia(this.#via(outgoing, `${this.#transactions.newBranch()}.${loopHash}`));
 
     const transport = this.#counted(requestTransport(this.#sender, target), 'request', forwarded.method);
-    const context: ForwardContext = { server, target, forwarded, transport, client: undefined, provisional: false, final: false, cancelled: false, cancelSent: false, timerC: undefined, onOutcome: decision.onOutcome };
+    const context: ForwardContext = {
+      server,
+      target,
+      arrival: flow,
+      forwarded,
+      transport,
+      client: undefined,
+      provisional: false,
+      final: false,
+      cancelled: false,
+      cancelSent: false,
+      timerC: undefined,
+      onOutcome: decision.onOutcome,
+      retryOverUdp: target !== decision.target && !isFlow(decision.target) ? decision.target : undefined,
+    };
     if (request.method === 'INVITE') {
       this.#invites.set(server, context);
-      void server.terminated.then(() => this.#invites.delete(server));
       this.#startTimerC(context);
     }
+    this.#track(context);
     this.#transactions.sendRequest(forwarded, transport, this.#clientUser(context)).then(
-      (client) => {
-        context.client = client;
-        if (context.cancelled && context.provisional) this.#sendCancel(context);
-      },
+      (client) =>
+        this.#guard(() => {
+          context.client = client;
+          if (context.cancelled && context.provisional) this.#sendCancel(context);
+        }, 'client transaction'),
       (error: unknown) => {
         this.#onError(error, 'client transaction start');
         if (!context.final) {
           finish(context);
-          this.#respondLocal(server, 500);
+          this.#guard(() => this.#respondLocal(server, 500), 'client transaction start');
         }
       },
     );
+  }
+
+  /**
+   * Contexts whose branch goes to, or whose caller sits on, a connection-oriented flow, for
+   * {@link onFlowClose}; INVITE contexts by server transaction for CANCEL. Both let go when the server
+   * transaction ends.
+   */
+  #track(context: ForwardContext): void {
+    const flows: Flow[] = [];
+    if (isFlow(context.target) && context.target.reliable) flows.push(context.target);
+    if (context.arrival.transport === 'ws') flows.push(context.arrival);
+    for (const f of flows) {
+      let set = this.#byFlow.get(f);
+      if (set === undefined) this.#byFlow.set(f, (set = new Set()));
+      set.add(context);
+    }
+    const isInvite = context.server.request.method === 'INVITE';
+    if (flows.length === 0 && !isInvite) return;
+    void context.server.terminated.then(() => {
+      if (isInvite && this.#invites.get(context.server) === context) this.#invites.delete(context.server);
+      for (const f of flows) {
+        const set = this.#byFlow.get(f);
+        set?.delete(context);
+        if (set?.size === 0) this.#byFlow.delete(f);
+      }
+    });
+  }
+
+  /**
+   * A flow closed (TransportUser.onFlowClose): a branch pending towards it ends at once with 430 Flow
+   * Failed (RFC 5626 §5.3) and its client transaction is terminated (§17.1.4); a pending INVITE from a
+   * caller on it is cancelled downstream (nobody is left to answer to).
+   */
+  onFlowClose(flow: Flow): void {
+    const contexts = this.#byFlow.get(flow);
+    if (contexts === undefined) return;
+    this.#byFlow.delete(flow);
+    for (const context of contexts) {
+      this.#guard(() => {
+        if (context.final) return;
+        if (context.target === flow) {
+          finish(context);
+          this.#observer.onBranchFailure?.(context.target, 'transport');
+          context.client?.transportError(new Error(`flow ${flow.id} closed`));
+          this.#respondLocal(context.server, 430);
+        } else if (context.server.request.method === 'INVITE' && !context.cancelled) {
+          context.cancelled = true;
+          if (context.provisional && context.client !== undefined) this.#sendCancel(context);
+        }
+      }, 'flow close');
+    }
   }
 
   /**
@@ -294,21 +401,28 @@ export class SipProxy implements TransportUser {
     if (this.#clock === undefined) return;
     const clock = this.#clock;
     let cancelled = false;
-    context.timerC = clock.createTimer(() => {
-      if (context.final) return;
-      if (!cancelled && context.provisional) {
-        cancelled = true;
-        this.#observer.onTimerC?.();
+    context.timerC = clock.createTimer(() =>
+      this.#guard(() => {
+        if (context.final) return;
+        if (!cancelled && context.provisional) {
+          cancelled = true;
+          this.#observer.onTimerC?.();
+          context.cancelled = true;
+          this.#sendCancel(context);
+          context.timerC?.arm(clock.now() + 64 * this.#transactions.config.T1);
+          return;
+        }
+        if (!cancelled) this.#observer.onTimerC?.();
+        // §16.7 step 10 in spirit: the branch stays pending; a provisional arriving later gets the CANCEL.
+        const forwarded = context.forwarded;
         context.cancelled = true;
-        this.#sendCancel(context);
-        context.timerC?.arm(clock.now() + 64 * this.#transactions.config.T1);
-        return;
-      }
-      if (!cancelled) this.#observer.onTimerC?.();
-      finish(context);
-      this.#observer.onBranchFailure?.(context.target, 'timeout');
-      this.#respondLocal(context.server, 408);
-    });
+        finish(context);
+        if (!cancelled) context.forwarded = forwarded;
+        else context.client?.transportError(new Error('Timer C: no final response after CANCEL'));
+        this.#observer.onBranchFailure?.(context.target, 'timeout');
+        this.#respondLocal(context.server, 408);
+      }, 'timer C'),
+    );
     context.timerC.arm(clock.now() + this.#timerCMs);
   }
 
@@ -326,12 +440,24 @@ export class SipProxy implements TransportUser {
       onTransportError: (failure) =>
         this.#guard(() => {
           if (context.final || failure.response === undefined) return;
+          // §18.1.1: "If an element sends a request over TCP because of these message size constraints,
+          // and that request would have otherwise been sent over UDP, if the attempt to establish the
+          // connection generates either an ICMP Protocol Not Supported, or results in a TCP reset, the
+          // element SHOULD retry the request, using UDP."
+          if (context.retryOverUdp !== undefined && !context.provisional) {
+            // This branch is replaced by one over UDP (the target is not blamed for our TCP attempt).
+            context.retryOverUdp = undefined;
+            finish(context, true);
+            if (this.#invites.get(server) === context) this.#invites.delete(server);
+            this.#forward(server.request, server, context.arrival, loopKey(server.request), false);
+            return;
+          }
           finish(context);
           this.#onError(failure.error, 'forward');
           this.#observer.onBranchFailure?.(context.target, 'transport');
-          // A flow to a client that closed: 430 Flow Failed (RFC 5626 §5.3); any other failure: 503.
+          // A connection to a client that closed: 430 Flow Failed (RFC 5626 §5.3); any other failure: 503.
           const flow = context.transport.flow;
-          if (flow !== undefined && flow.closed && flow.transport === 'ws') return this.#respondLocal(server, 430);
+          if (flow !== undefined && flow.closed && isFlow(context.target)) return this.#respondLocal(server, 430);
           this.#respondLocal(server, 503, [['Retry-After', String(this.#retryAfter)]]);
         }, 'transport error'),
     };
@@ -339,11 +465,23 @@ export class SipProxy implements TransportUser {
 
   /** §16.7: a response from the branch goes upstream, without our Via; 100 Trying is never forwarded. */
   #relay(context: ForwardContext, received: SipResponse): void {
-    if (received.status === 100) return;
+    if (received.status === 100) {
+      // A provisional all the same (§9.1: a CANCEL may follow it), but hop by hop: not relayed.
+      context.provisional = true;
+      if (context.cancelled && context.client !== undefined) this.#sendCancel(context);
+      return;
+    }
     const response = copy(received);
-    if (!this.#isOurVia(response.topVia)) return;
-    response.removeTopVia();
-    if (response.topVia === undefined) return;
+    const ours = this.#isOurVia(response.topVia);
+    if (ours) response.removeTopVia();
+    if (!ours || response.topVia === undefined) {
+      // Not a response we can pass on; a final one still ends the branch (502, §16.7 step 6 spirit).
+      if (received.status >= 200 && !context.final) {
+        finish(context);
+        this.#respondLocal(context.server, 502, [], 'Bad Gateway (response without our Via)');
+      }
+      return;
+    }
     if (response.status < 200) {
       context.provisional = true;
       // §16.7 step 2: a provisional resets Timer C (not once the branch is being cancelled).
@@ -370,10 +508,13 @@ export class SipProxy implements TransportUser {
   }
 
   #sendCancel(context: ForwardContext): void {
-    if (context.cancelSent || context.final || context.forwarded === undefined) return;
+    // After a real final response `forwarded` is gone; after a local one (Timer C) it is kept for this.
+    if (context.cancelSent || context.forwarded === undefined) return;
     context.cancelSent = true;
+    const cancel = createCancel(context.forwarded);
+    if (context.final) context.forwarded = undefined;
     const ignore: ClientTransactionUser = { onResponse: () => {}, onTimeout: () => {}, onTransportError: () => {} };
-    this.#transactions.sendRequest(createCancel(context.forwarded), context.transport, ignore).catch((error: unknown) => this.#onError(error, 'cancel'));
+    this.#transactions.sendRequest(cancel, context.transport, ignore).catch((error: unknown) => this.#onError(error, 'cancel'));
   }
 
   /** The ACK for a 2xx (end to end): forwarded statelessly along the route set (§16.11, §16.12). */
@@ -399,37 +540,63 @@ export class SipProxy implements TransportUser {
    * removed (our Record-Route or Path URI facing a client, RFC 5626 §5.3) sends the request over that
    * flow, or gets 430 when it closed; then the next hop is the top Route, else the Request-URI of a
    * request that was routed to us, else the routing function.
+   *
+   * A new request (no To tag) must match a route of the routing function even when a Route or its
+   * Request-URI names the next hop: Tandem is not an open relay for preloaded Routes.
    */
   #route(request: SipRequest, flow: Flow): RouteDecision {
-    if (this.#isOurs(request.uri) && request.route.length > 0) {
-      const routes = request.route;
+    let routes = request.route;
+    if (this.#isOurs(request.uri) && routes.length > 0) {
       request.setRequestUri(routes.at(-1)!.uri.raw);
+      routes = routes.slice(0, -1);
       request.removeHeader('Route');
-      for (const r of routes.slice(0, -1)) request.addHeader('Route', r.raw);
+      for (const r of routes) request.addHeader('Route', r.raw);
     }
-    let routedToUs = false;
-    let last: Uri | undefined;
-    while (request.route.length > 0 && this.#isOurs(request.route[0]!.uri)) {
-      last = request.popRoute()!.uri;
-      routedToUs = true;
+    // Our own values on top: removed in one step (one parse of the Route values, however many).
+    let ours = 0;
+    while (ours < routes.length && this.#isOurs(routes[ours]!.uri)) ours++;
+    const routedToUs = ours > 0;
+    const last = routedToUs ? routes[ours - 1]!.uri : undefined;
+    if (routedToUs) {
+      request.removeHeader('Route');
+      for (const r of routes.slice(ours)) request.addHeader('Route', r.raw);
+      routes = routes.slice(ours);
     }
-    const token = last !== undefined && last.kind === 'sip' ? last.user : undefined;
+    const initial = request.to.tag === undefined;
+    const token = last !== undefined && last.kind === 'sip' && last.user !== undefined && TOKEN_SHAPE.test(last.user) ? last.user : undefined;
+    let hairpin: Flow | undefined;
     if (token !== undefined && this.#flows !== undefined) {
       const target = this.#flows.byToken(token);
       if (target === undefined) return { ok: false, status: 430 };
+      // The caller's own connection names itself only when a client reaches itself (the same flow on
+      // both sides): used when nothing else routes the request.
       if (target !== flow) return { ok: true, target };
+      hairpin = target;
     }
-    const next = request.route[0];
+    const next = routes[0];
     if (next !== undefined) {
       const target = uriTarget(next.uri);
-      return target === undefined ? { ok: false, status: 404, reason: 'Unroutable Route' } : { ok: true, target };
+      if (target === undefined) return hairpin !== undefined ? { ok: true, target: hairpin } : { ok: false, status: 404, reason: 'Unroutable Route' };
+      if (!initial || request.method === 'ACK') return { ok: true, target };
+      // A new request going where its Route says must still be allowed by a route.
+      const allowed = this.#routes(request, flow, 'authorize');
+      if (allowed === undefined) return { ok: false, status: 404 };
+      if ('type' in allowed && allowed.type === 'respond') return { ok: false, status: allowed.status, ...(allowed.reason === undefined ? {} : { reason: allowed.reason }), ...(allowed.headers === undefined ? {} : { headers: allowed.headers }) };
+      return { ok: true, target };
     }
-    if (routedToUs) {
+    if (!initial && routedToUs) {
+      // In a dialog, loose-routed to us (§16.12): the Request-URI is the remote target.
       const target = uriTarget(request.uri);
-      return target === undefined ? { ok: false, status: 404, reason: 'Unroutable Request-URI' } : { ok: true, target };
+      if (target !== undefined) return { ok: true, target };
+      return hairpin !== undefined ? { ok: true, target: hairpin } : { ok: false, status: 404, reason: 'Unroutable Request-URI' };
     }
+    // §16.5: a Request-URI in a domain we are responsible for (a SIP route's) gets the routing
+    // function's target; an in-dialog request for another domain goes to its Request-URI.
     const decision = this.#routes(request, flow);
-    if (decision === undefined) return { ok: false, status: 404 };
+    if (decision === undefined) {
+      const target = initial ? undefined : uriTarget(request.uri);
+      return target === undefined ? { ok: false, status: 404 } : { ok: true, target };
+    }
     if (!('type' in decision)) return { ok: true, target: decision };
     if (decision.type === 'retarget') return { ok: true, target: decision.target, requestUri: decision.requestUri };
     if (decision.type === 'forward') return { ok: true, target: decision.target, ...(decision.requestUri === undefined ? {} : { requestUri: decision.requestUri }), ...(decision.onOutcome === undefined ? {} : { onOutcome: decision.onOutcome }) };
@@ -479,7 +646,7 @@ export class SipProxy implements TransportUser {
   /** Our URI on one side (`sip:[token@]host:port;transport=…;lr`), with the flow token of a WebSocket flow there. */
   #sideUri(transport: TransportName, flow: Flow | undefined): string {
     const local = this.#localFor(transport);
-    const user = flow !== undefined && flow.transport === 'ws' && this.#flows !== undefined ? `${flow.token}@` : '';
+    const user = flow !== undefined && hasToken(flow) && this.#flows !== undefined ? `${flow.token}@` : '';
     return `sip:${user}${hostPart(local.host)}:${local.port};transport=${transport};lr`;
   }
 
@@ -598,6 +765,14 @@ function congestionControlled(target: ProxyTarget, request: SipRequest): ProxyTa
   const size = request.source?.byteLength ?? serialize(request).byteLength;
   return size + OUR_HEADERS_BYTES > MTU_LIMIT_BYTES ? { transport: 'tcp', host: target.host, port: target.port } : target;
 }
+
+/** A flow named by its token in our Record-Route URIs: a connection (WebSocket or TCP) a peer holds open. */
+function hasToken(flow: Flow): boolean {
+  return flow.transport === 'ws' || flow.transport === 'tcp';
+}
+
+/** What a flow token looks like (FlowTable: 22 base64url characters); other user parts are not tokens. */
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{22}$/;
 
 /** The transport a target is reached over. */
 function transportOf(target: ProxyTarget): TransportName {

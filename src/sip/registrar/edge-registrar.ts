@@ -45,6 +45,8 @@ export interface EdgeRegistrarOptions {
   readonly clock: Clock;
   /** Longest binding granted (s); default 3600. */
   readonly maxExpiresS?: number;
+  /** Most Contacts bound to one AOR (default 10); a REGISTER that would exceed it gets 403. */
+  readonly maxBindingsPerAor?: number;
 }
 
 const DEFAULT_EXPIRES_S = 3600;
@@ -52,6 +54,7 @@ const DEFAULT_EXPIRES_S = 3600;
 export class EdgeRegistrar {
   readonly #clock: Clock;
   readonly #maxExpiresS: number;
+  readonly #maxPerAor: number;
   /** Bindings by AOR, in registration order (the last is the most recent). */
   readonly #bindings = new Map<string, Binding[]>();
   /** AORs with a binding on each flow, to drop them when the flow closes. */
@@ -60,12 +63,18 @@ export class EdgeRegistrar {
   constructor(options: EdgeRegistrarOptions) {
     this.#clock = options.clock;
     this.#maxExpiresS = options.maxExpiresS ?? DEFAULT_EXPIRES_S;
+    this.#maxPerAor = options.maxBindingsPerAor ?? 10;
   }
 
-  /** Registered bindings (for status and metrics). */
+  /** Live bindings (for status and metrics): expired ones and those on closed flows are pruned first. */
   get size(): number {
+    const now = this.#clock.now();
     let n = 0;
-    for (const list of this.#bindings.values()) n += list.length;
+    for (const [aor, list] of this.#bindings) {
+      const live = list.filter((b) => b.expiresAt > now && !b.flow.closed);
+      if (live.length !== list.length) this.#store(aor, live);
+      n += live.length;
+    }
     return n;
   }
 
@@ -94,6 +103,8 @@ export class EdgeRegistrar {
     }
     let list = (this.#bindings.get(aor) ?? []).filter((b) => b.expiresAt > now && !b.flow.closed);
     for (const c of contact) {
+      // A Contact becomes a Request-URI: no URI headers or method parameter there (RFC 3261 §19.1.5).
+      if (c.uri.kind === 'sip' && (c.uri.headers.size > 0 || c.uri.params.has('method'))) return { status: 400, reason: 'Bad Request (Contact URI with headers or method)', headers: [] };
       const param = c.params.get('expires');
       const asked = typeof param === 'string' ? parseExpires(param) : expiresHeader;
       const seconds = Math.min(asked ?? DEFAULT_EXPIRES_S, this.#maxExpiresS);
@@ -101,6 +112,7 @@ export class EdgeRegistrar {
       list = list.filter((b) => b.contact !== uri);
       if (seconds > 0) list.push({ aor, contact: uri, flow, expiresAt: now + seconds * 1000 });
     }
+    if (list.length > this.#maxPerAor) return { status: 403, reason: `Forbidden (more than ${this.#maxPerAor} contacts for ${aor})`, headers: [] };
     this.#store(aor, list);
     const headers = list.map((b) => ['Contact', `<${b.contact}>;expires=${Math.max(0, Math.round((b.expiresAt - now) / 1000))}`] as const);
     return { status: 200, headers };
@@ -113,11 +125,9 @@ export class EdgeRegistrar {
     const list = this.#bindings.get(aor);
     if (list === undefined) return undefined;
     const now = this.#clock.now();
-    for (let i = list.length - 1; i >= 0; i--) {
-      const b = list[i]!;
-      if (b.expiresAt > now && !b.flow.closed) return b;
-    }
-    return undefined;
+    const live = list.filter((b) => b.expiresAt > now && !b.flow.closed);
+    if (live.length !== list.length) this.#store(aor, live);
+    return live.at(-1);
   }
 
   /** Was this AOR registered here at some point and still has bindings (live or not)? */

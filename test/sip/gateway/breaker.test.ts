@@ -68,6 +68,40 @@ describe('SIP target circuit breakers', () => {
     expect(metrics).toMatch(/tandem_breaker_transitions_total\{route="pbx",target="127\.0\.0\.1:\d+",from="closed",to="open"\} 1/);
   });
 
+  it('with weights 3:1 and the heavy target open, every request goes to the light one (the balancer skips refusing targets)', async () => {
+    const [uac, failing, healthy] = [await open(), await open(), await open()];
+    gw = await startGateway({
+      log: { level: 'warn' },
+      listeners: [{ name: 'sip', protocol: 'sip', address: '127.0.0.1:0' }],
+      upstreams: [
+        {
+          name: 'pbx',
+          targets: [{ url: `sip:127.0.0.1:${failing.port};transport=udp`, weight: 3 }, { url: `sip:127.0.0.1:${healthy.port};transport=udp`, weight: 1 }],
+          circuitBreaker: { volumeThreshold: 2, errorThresholdPercentage: 50, rollingWindowMs: 10_000, resetTimeoutMs: 60_000 },
+        },
+      ],
+      routes: [{ name: 'pbx', match: { sip: { domain: 'pbx.local' } }, upstream: 'pbx' }],
+    });
+    const port = gw.gateway.addresses()['sip']!.port;
+    failing.onMessage = (m) => {
+      if (m.kind === 'request' && m.method === 'OPTIONS') void failing.send(answer(m, 503, failing.port, 'Service Unavailable'), port);
+    };
+    healthy.onMessage = (m) => {
+      if (m.kind === 'request' && m.method === 'OPTIONS') void healthy.send(answer(m, 200, healthy.port, 'OK'), port);
+    };
+    const statuses: number[] = [];
+    for (let i = 0; i < 16; i++) {
+      const text = invite({ port: uac.port, uri: 'sip:bob@pbx.local' }).replace(/^INVITE/, 'OPTIONS').replace('CSeq: 1 INVITE', 'CSeq: 1 OPTIONS').replace(/Call-ID: [^\r]+/, `Call-ID: w-${i}-${Date.now()}`);
+      await uac.send(text, port);
+      const r = await uac.inbox.next((m) => m.kind === 'response' && m.callId.startsWith(`w-${i}-`));
+      if (r.kind === 'response') statuses.push(r.status);
+    }
+    expect(failing.inbox.count((m) => m.kind === 'request')).toBe(2);
+    expect(statuses.slice(4)).toEqual(Array.from({ length: 12 }, () => 200));
+    const target = gw.gateway.status().upstreams.find((u) => u.name === 'pbx')!.targets[0]!;
+    expect(target).toMatchObject({ requests: 2, failures: 2 });
+  });
+
   it('a target whose breaker is open is skipped for the healthy one', async () => {
     const [uac, failing, healthy] = [await open(), await open(), await open()];
     gw = await startGateway({

@@ -169,10 +169,18 @@ describe('SIP over WebSocket through the gateway', () => {
     expect((await uac!.inbox.response(486)).status).toBe(486);
   });
 
-  it('registrar upstream: REGISTER goes on with a Path carrying the flow token; requests routed by it reach the client; after it closed, 430 Flow Failed', async () => {
+  it('registrar upstream: REGISTER goes on with a Path carrying the flow token (421 without Supported: path); requests routed by it reach the client; after it closed, 430 Flow Failed', async () => {
     const [registrar] = await peers(UdpPeer.open);
     const { sipPort, wsPort } = await start(registrar!.port, {}, 'upstream');
     const client = await WsPeer.connect(wsPort);
+    // RFC 3327 §5.2: Tandem needs the Path to reach a WebSocket client; without support, 421.
+    client.send(register('pbx.local', 'bob').replace('Supported: path, outbound\r\n', ''));
+    const refused = await client.inbox.response(421, 'REGISTER');
+    expect(refused.get('require')).toBe('path');
+    // With reg-id (RFC 5626 outbound), the Path URI carries `ob`.
+    client.send(register('pbx.local', 'bob').replace(';transport=ws>;expires=600', ';transport=ws>;expires=600;reg-id=1;+sip.instance="<urn:uuid:00000000-0000-1000-8000-000A95A0E128>"'));
+    const withOb = await registrar!.inbox.request('REGISTER');
+    expect(withOb.path[0]!.uri.raw).toMatch(/;lr;ob$/);
     registrar!.onMessage = (m) => {
       if (m.kind === 'request' && m.method === 'REGISTER') void registrar!.send(answer(m, 200, registrar!.port, 'OK'), sipPort);
     };
@@ -180,7 +188,7 @@ describe('SIP over WebSocket through the gateway', () => {
     const reg = await registrar!.inbox.request('REGISTER');
     const path = reg.path.map((p) => p.uri.raw);
     expect(path).toHaveLength(1);
-    expect(path[0]).toMatch(new RegExp(`^sip:[A-Za-z0-9_-]{22}@127\\.0\\.0\\.1:${sipPort};transport=udp;lr;ob$`));
+    expect(path[0]).toMatch(new RegExp(`^sip:[A-Za-z0-9_-]{22}@127\\.0\\.0\\.1:${sipPort};transport=udp;lr$`));
     expect(reg.topVia!.transport).toBe('UDP');
     expect((await client.inbox.response(200, 'REGISTER')).status).toBe(200);
 

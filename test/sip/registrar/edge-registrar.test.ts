@@ -105,4 +105,26 @@ describe('EdgeRegistrar', () => {
     expect(aorOf(uri('sip:Alice@EXAMPLE.com:5070;transport=tcp'))).toBe('sip:Alice@example.com');
     expect(aorOf(uri('tel:+15551234'))).toBeUndefined();
   });
+
+  it('refuses a Contact URI with headers or a method parameter (400), and more than maxBindingsPerAor contacts (403)', () => {
+    const registrar = new EdgeRegistrar({ clock: new SimulatedClock(), maxBindingsPerAor: 2 });
+    expect(registrar.register(register(['<sip:x@h.invalid?Subject=hi>']), flow('a')).status).toBe(400);
+    expect(registrar.register(register(['<sip:x@h.invalid;method=INVITE>']), flow('a')).status).toBe(400);
+    expect(registrar.register(register(['<sip:x@h.invalid>', '<sip:y@h.invalid>']), flow('a')).status).toBe(200);
+    const refused = registrar.register(register(['<sip:z@h.invalid>']), flow('b'));
+    expect(refused.status).toBe(403);
+    expect(registrar.size).toBe(2);
+  });
+
+  it('counts live bindings only: expired and closed ones are pruned from size and flows', async () => {
+    const clock = new SimulatedClock();
+    const registrar = new EdgeRegistrar({ clock });
+    const a = flow('a');
+    registrar.register(register(['<sip:x@h.invalid>;expires=10']), a);
+    registrar.register(register(['<sip:y@h.invalid>;expires=100'], [], 'sip:bob@example.com'), flow('b'));
+    expect(registrar.size).toBe(2);
+    await clock.advance(10_000);
+    expect(registrar.size).toBe(1);
+    expect(registrar.flows).toBe(1);
+  });
 });
