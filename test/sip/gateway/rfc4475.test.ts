@@ -375,7 +375,7 @@ const endToEnd = (m: SipMessage): [string, string][] => m.headers.filter((f) => 
 /** RFC 3261 §18.1.1: a request over 1300 bytes (path MTU unknown) MUST go over a congestion-controlled transport. */
 const MTU_BYTES = 1300;
 
-function checkForwarded(copy: Received, original: SipRequest, strictRoute: boolean, arrival: Arrival): void {
+function checkForwarded(copy: Received, original: SipRequest, strictRoute: boolean, _arrival: Arrival): void {
   const forwarded = copy.message as SipRequest;
   expect(forwarded.method).toBe(original.method);
   if (!strictRoute) expect(forwarded.uri.raw).toBe(original.uri.raw);
