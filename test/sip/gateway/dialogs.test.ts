@@ -214,6 +214,19 @@ describe('SIP dialogs and connections through the gateway', () => {
     expect(pbx.inbox.count(() => true)).toBe(0);
   });
 
+  it('a request over 1300 bytes to a UDP-only target: TCP first (§18.1.1), refused, then retried over UDP', async () => {
+    const [caller, pbx] = [await udp(), await udp()];
+    const { sipPort } = await start(pbx.port);
+    pbx.onMessage = (m) => {
+      if (m.kind === 'request' && m.method === 'OPTIONS') void pbx.send(answer(m, 200, pbx.port, 'OK'), sipPort);
+    };
+    const text = invite({ port: caller.port, uri: 'sip:bob@pbx.local', extra: [`X-Padding: ${'p'.repeat(2000)}`] }).replace(/^INVITE/, 'OPTIONS').replace('CSeq: 1 INVITE', 'CSeq: 1 OPTIONS');
+    await caller.send(text, sipPort);
+    const forwarded = await pbx.inbox.request('OPTIONS');
+    expect(forwarded.topVia!.transport).toBe('UDP');
+    expect((await caller.inbox.response(200, 'OPTIONS')).status).toBe(200);
+  });
+
   it('a request with 500 Route values naming Tandem is routed after removing them all', async () => {
     const [caller, pbx] = [await udp(), await udp()];
     const { sipPort } = await start(pbx.port);
