@@ -10,62 +10,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseMessage, serialize, type SipMessage, StreamFramer, TYPED_HEADERS } from '../../src/sip/index.ts';
 import { TYPICAL } from './fixtures.ts';
+import { mutate, mutationArbitrary } from './mutations.ts';
 
 const DIR = new URL('../../../shared/testdata/rfc4475/', import.meta.url);
 const TORTURE = ['wsinv', 'intmeth', 'esc01', 'escnull', 'esc02', 'longreq', 'semiuri', 'transports', 'mpart01', 'unreason', 'bext01', 'cparam01', 'regescrt', 'inv2543', 'dblreq'];
 const SEEDS: Buffer[] = [...Object.values(TYPICAL), ...TORTURE.map((n) => readFileSync(new URL(`${n}.sip`, DIR)))];
 
-type Mutation =
-  | { op: 'flip'; at: number; byte: number }
-  | { op: 'truncate'; at: number }
-  | { op: 'insert'; at: number; text: string }
-  | { op: 'delete'; at: number; length: number }
-  | { op: 'duplicateLine'; line: number };
-
 const INSERTS = ['\r', '\n', '\r\n', '\r\n ', ',', '"', '\u0000', ';', '<', '>', ' ', '\\', '%', ':', '=', '@', '[', ']', '\r\n\r\n', ', ,', '%00', 'é'];
-const at = fc.nat({ max: 1_000_000 });
-const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('flip' as const), at, byte: fc.integer({ min: 0, max: 255 }) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('truncate' as const), at }) },
-  { weight: 4, arbitrary: fc.record({ op: fc.constant('insert' as const), at, text: fc.constantFrom(...INSERTS) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('delete' as const), at, length: fc.integer({ min: 1, max: 8 }) }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('duplicateLine' as const), line: fc.nat({ max: 60 }) }) },
-);
-
-function mutate(seed: Buffer, mutations: readonly Mutation[]): Buffer {
-  let b = seed;
-  for (const m of mutations) {
-    const i = b.length === 0 ? 0 : m.op === 'duplicateLine' ? 0 : m.at % (b.length + 1);
-    switch (m.op) {
-      case 'flip':
-        if (i < b.length) {
-          b = Buffer.from(b);
-          b[i] = m.byte;
-        }
-        break;
-      case 'truncate':
-        b = b.subarray(0, i);
-        break;
-      case 'insert':
-        b = Buffer.concat([b.subarray(0, i), Buffer.from(m.text, 'utf8'), b.subarray(i)]);
-        break;
-      case 'delete':
-        b = Buffer.concat([b.subarray(0, i), b.subarray(i + m.length)]);
-        break;
-      case 'duplicateLine': {
-        const lines = b.toString('latin1').split('\r\n');
-        const headEnd = lines.indexOf('');
-        const n = headEnd > 1 ? 1 + (m.line % (headEnd - 1)) : -1;
-        if (n > 0) {
-          lines.splice(n, 0, lines[n]!);
-          b = Buffer.from(lines.join('\r\n'), 'latin1');
-        }
-        break;
-      }
-    }
-  }
-  return b;
-}
+const mutation = mutationArbitrary({ inserts: INSERTS, maxAt: 1_000_000, maxDeleteLength: 8, maxLine: 60 });
 
 const input = fc.tuple(fc.constantFrom(...SEEDS), fc.array(mutation, { minLength: 1, maxLength: 4 })).map(([seed, ms]) => mutate(seed, ms));
 

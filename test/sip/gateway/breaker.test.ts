@@ -22,28 +22,61 @@ async function open(): Promise<UdpPeer> {
   return p;
 }
 
+interface Breaker {
+  readonly volumeThreshold: number;
+  readonly resetTimeoutMs: number;
+}
+
+/**
+ * A gateway whose `sip` listener routes `pbx.local` to one upstream of UDP `targets` with a circuit
+ * breaker (50 % errors in a 10 s window); resolves with the listener's port.
+ */
+async function startPbx(targets: readonly { readonly peer: UdpPeer; readonly weight?: number }[], breaker: Breaker, options: { admin?: boolean } = {}): Promise<number> {
+  gw = await startGateway({
+    log: { level: 'warn' },
+    ...(options.admin === true ? { admin: { address: '127.0.0.1:0' } } : {}),
+    listeners: [{ name: 'sip', protocol: 'sip', address: '127.0.0.1:0' }],
+    upstreams: [
+      {
+        name: 'pbx',
+        targets: targets.map((t) => ({ url: `sip:127.0.0.1:${t.peer.port};transport=udp`, ...(t.weight === undefined ? {} : { weight: t.weight }) })),
+        circuitBreaker: { volumeThreshold: breaker.volumeThreshold, errorThresholdPercentage: 50, rollingWindowMs: 10_000, resetTimeoutMs: breaker.resetTimeoutMs },
+      },
+    ],
+    routes: [{ name: 'pbx', match: { sip: { domain: 'pbx.local' } }, upstream: 'pbx' }],
+  });
+  return gw.gateway.addresses()['sip']!.port;
+}
+
+/** `target` answers every OPTIONS `status` (to the gateway at `port`). */
+function answerOptions(target: UdpPeer, status: 200 | 503, port: number): void {
+  target.onMessage = (m) => {
+    if (m.kind === 'request' && m.method === 'OPTIONS') void target.send(answer(m, status, target.port, status === 200 ? 'OK' : 'Service Unavailable'), port);
+  };
+}
+
+/** An OPTIONS from `uac` to `sip:bob@pbx.local` whose Call-ID starts `<callId>-`. */
+function optionsFrom(uac: UdpPeer, callId: string): string {
+  return invite({ port: uac.port, uri: 'sip:bob@pbx.local' }).replace(/^INVITE/, 'OPTIONS').replace('CSeq: 1 INVITE', 'CSeq: 1 OPTIONS').replace(/Call-ID: [^\r]+/, `Call-ID: ${callId}-${Date.now()}`);
+}
+
+/** Sends `count` OPTIONS from `uac` one after another (Call-IDs `<prefix>-<i>-…`), each waiting for its response; resolves with the statuses. */
+async function sendOptions(uac: UdpPeer, port: number, count: number, prefix: string): Promise<number[]> {
+  const statuses: number[] = [];
+  for (let i = 0; i < count; i++) {
+    await uac.send(optionsFrom(uac, `${prefix}-${i}`), port);
+    const r = await uac.inbox.next((m) => m.kind === 'response' && m.callId.startsWith(`${prefix}-${i}-`));
+    if (r.kind === 'response') statuses.push(r.status);
+  }
+  return statuses;
+}
+
 describe('SIP target circuit breakers', () => {
   it('open after failures at the volume threshold: 503 with Retry-After without touching the target, then a half-open trial', async () => {
     const [uac, failing] = [await open(), await open()];
-    gw = await startGateway({
-      log: { level: 'warn' },
-      admin: { address: '127.0.0.1:0' },
-      listeners: [{ name: 'sip', protocol: 'sip', address: '127.0.0.1:0' }],
-      upstreams: [
-        {
-          name: 'pbx',
-          targets: [{ url: `sip:127.0.0.1:${failing.port};transport=udp` }],
-          circuitBreaker: { volumeThreshold: 3, errorThresholdPercentage: 50, rollingWindowMs: 10_000, resetTimeoutMs: 400 },
-        },
-      ],
-      routes: [{ name: 'pbx', match: { sip: { domain: 'pbx.local' } }, upstream: 'pbx' }],
-    });
-    const port = gw.gateway.addresses()['sip']!.port;
-    failing.onMessage = (m) => {
-      if (m.kind === 'request' && m.method === 'OPTIONS') void failing.send(answer(m, 503, failing.port, 'Service Unavailable'), port);
-    };
-    const options = (n: number) =>
-      invite({ port: uac.port, uri: 'sip:bob@pbx.local' }).replace(/^INVITE/, 'OPTIONS').replace('CSeq: 1 INVITE', 'CSeq: 1 OPTIONS').replace(/Call-ID: [^\r]+/, `Call-ID: brk-${n}-${Date.now()}`).replace(/branch=[^\r;]+/, `branch=z9hG4bKbrk${n}x${Date.now()}`);
+    const port = await startPbx([{ peer: failing }], { volumeThreshold: 3, resetTimeoutMs: 400 }, { admin: true });
+    answerOptions(failing, 503, port);
+    const options = (n: number) => optionsFrom(uac, `brk-${n}`).replace(/branch=[^\r;]+/, `branch=z9hG4bKbrk${n}x${Date.now()}`);
     for (let i = 0; i < 3; i++) {
       await uac.send(options(i), port);
       await uac.inbox.next((m) => m.kind === 'response' && m.callId.startsWith(`brk-${i}-`));
@@ -51,7 +84,7 @@ describe('SIP target circuit breakers', () => {
     const seen = () => failing.inbox.count((m) => m.kind === 'request' && m.method === 'OPTIONS');
     expect(seen()).toBe(3);
     await sleep(20);
-    const status = gw.gateway.status();
+    const status = gw!.gateway.status();
     expect(status.routes.find((r) => r.name === 'pbx')?.breakers[0]).toMatchObject({ state: 'open' });
 
     await uac.send(options(10), port);
@@ -64,72 +97,28 @@ describe('SIP target circuit breakers', () => {
     await uac.send(options(11), port);
     await uac.inbox.next((m) => m.kind === 'response' && m.callId.startsWith('brk-11-'));
     expect(seen()).toBe(4);
-    const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
+    const metrics = await (await fetch(`${gw!.adminUrl}/metrics`)).text();
     expect(metrics).toMatch(/tandem_breaker_transitions_total\{route="pbx",target="127\.0\.0\.1:\d+",from="closed",to="open"\} 1/);
   });
 
   it('with weights 3:1 and the heavy target open, every request goes to the light one (the balancer skips refusing targets)', async () => {
     const [uac, failing, healthy] = [await open(), await open(), await open()];
-    gw = await startGateway({
-      log: { level: 'warn' },
-      listeners: [{ name: 'sip', protocol: 'sip', address: '127.0.0.1:0' }],
-      upstreams: [
-        {
-          name: 'pbx',
-          targets: [{ url: `sip:127.0.0.1:${failing.port};transport=udp`, weight: 3 }, { url: `sip:127.0.0.1:${healthy.port};transport=udp`, weight: 1 }],
-          circuitBreaker: { volumeThreshold: 2, errorThresholdPercentage: 50, rollingWindowMs: 10_000, resetTimeoutMs: 60_000 },
-        },
-      ],
-      routes: [{ name: 'pbx', match: { sip: { domain: 'pbx.local' } }, upstream: 'pbx' }],
-    });
-    const port = gw.gateway.addresses()['sip']!.port;
-    failing.onMessage = (m) => {
-      if (m.kind === 'request' && m.method === 'OPTIONS') void failing.send(answer(m, 503, failing.port, 'Service Unavailable'), port);
-    };
-    healthy.onMessage = (m) => {
-      if (m.kind === 'request' && m.method === 'OPTIONS') void healthy.send(answer(m, 200, healthy.port, 'OK'), port);
-    };
-    const statuses: number[] = [];
-    for (let i = 0; i < 16; i++) {
-      const text = invite({ port: uac.port, uri: 'sip:bob@pbx.local' }).replace(/^INVITE/, 'OPTIONS').replace('CSeq: 1 INVITE', 'CSeq: 1 OPTIONS').replace(/Call-ID: [^\r]+/, `Call-ID: w-${i}-${Date.now()}`);
-      await uac.send(text, port);
-      const r = await uac.inbox.next((m) => m.kind === 'response' && m.callId.startsWith(`w-${i}-`));
-      if (r.kind === 'response') statuses.push(r.status);
-    }
+    const port = await startPbx([{ peer: failing, weight: 3 }, { peer: healthy, weight: 1 }], { volumeThreshold: 2, resetTimeoutMs: 60_000 });
+    answerOptions(failing, 503, port);
+    answerOptions(healthy, 200, port);
+    const statuses = await sendOptions(uac, port, 16, 'w');
     expect(failing.inbox.count((m) => m.kind === 'request')).toBe(2);
     expect(statuses.slice(4)).toEqual(Array.from({ length: 12 }, () => 200));
-    const target = gw.gateway.status().upstreams.find((u) => u.name === 'pbx')!.targets[0]!;
+    const target = gw!.gateway.status().upstreams.find((u) => u.name === 'pbx')!.targets[0]!;
     expect(target).toMatchObject({ requests: 2, failures: 2 });
   });
 
   it('a target whose breaker is open is skipped for the healthy one', async () => {
     const [uac, failing, healthy] = [await open(), await open(), await open()];
-    gw = await startGateway({
-      log: { level: 'warn' },
-      listeners: [{ name: 'sip', protocol: 'sip', address: '127.0.0.1:0' }],
-      upstreams: [
-        {
-          name: 'pbx',
-          targets: [{ url: `sip:127.0.0.1:${failing.port};transport=udp` }, { url: `sip:127.0.0.1:${healthy.port};transport=udp` }],
-          circuitBreaker: { volumeThreshold: 2, errorThresholdPercentage: 50, rollingWindowMs: 10_000, resetTimeoutMs: 60_000 },
-        },
-      ],
-      routes: [{ name: 'pbx', match: { sip: { domain: 'pbx.local' } }, upstream: 'pbx' }],
-    });
-    const port = gw.gateway.addresses()['sip']!.port;
-    failing.onMessage = (m) => {
-      if (m.kind === 'request' && m.method === 'OPTIONS') void failing.send(answer(m, 503, failing.port, 'Service Unavailable'), port);
-    };
-    healthy.onMessage = (m) => {
-      if (m.kind === 'request' && m.method === 'OPTIONS') void healthy.send(answer(m, 200, healthy.port, 'OK'), port);
-    };
-    const statuses: number[] = [];
-    for (let i = 0; i < 12; i++) {
-      const text = invite({ port: uac.port, uri: 'sip:bob@pbx.local' }).replace(/^INVITE/, 'OPTIONS').replace('CSeq: 1 INVITE', 'CSeq: 1 OPTIONS').replace(/Call-ID: [^\r]+/, `Call-ID: lb-${i}-${Date.now()}`);
-      await uac.send(text, port);
-      const r = await uac.inbox.next((m) => m.kind === 'response' && m.callId.startsWith(`lb-${i}-`));
-      if (r.kind === 'response') statuses.push(r.status);
-    }
+    const port = await startPbx([{ peer: failing }, { peer: healthy }], { volumeThreshold: 2, resetTimeoutMs: 60_000 });
+    answerOptions(failing, 503, port);
+    answerOptions(healthy, 200, port);
+    const statuses = await sendOptions(uac, port, 12, 'lb');
     const failed = failing.inbox.count((m) => m.kind === 'request');
     // Round robin sends every other request to the failing target until 2 failures trip its breaker.
     expect(failed).toBe(2);

@@ -6,16 +6,15 @@
  * requests with a preloaded Route refused when no route allows them, and a request carrying hundreds
  * of our own Route values.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SipRequest, SipResponse } from '../../../src/sip/index.ts';
 import { startGateway, type RunningGateway } from '../../helpers/gateway.ts';
 import { answer, invite, sleep, TcpPeer, UdpPeer } from '../proxy/helpers.ts';
+import { cleanupsAfterEach } from './teardown.ts';
 import { WsPeer } from './ws-peer.ts';
 
 let gw: RunningGateway | undefined;
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
+const cleanups = cleanupsAfterEach(async () => {
   await gw?.stop(200);
   gw = undefined;
 });

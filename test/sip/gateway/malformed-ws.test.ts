@@ -6,17 +6,16 @@
  * still carries requests, and a call in progress on another connection finishes normally.
  */
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { SipResponse } from '../../../src/sip/index.ts';
 import { startGateway, type RunningGateway } from '../../helpers/gateway.ts';
 import { answer, sleep, UdpPeer } from '../proxy/helpers.ts';
+import { cleanupsAfterEach } from './teardown.ts';
 import { WsPeer } from './ws-peer.ts';
 
 let gw: RunningGateway | undefined;
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
+const cleanups = cleanupsAfterEach(async () => {
   await gw?.stop(200);
   gw = undefined;
 });

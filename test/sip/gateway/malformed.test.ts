@@ -13,6 +13,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SipRequest } from '../../../src/sip/index.ts';
+import { mutate, mutationArbitrary } from '../mutations.ts';
 import { answerEverything, establishCall, type Inbox, request, sleep, type SipGateway, startSipGateway, TcpPeer, TcpServerPeer, udpUac, UdpPeer, unique } from './helpers.ts';
 
 const T1 = 50;
@@ -293,57 +294,8 @@ for (const transport of ['UDP', 'TCP'] as const) {
 
 // ---- property: mutated valid messages over UDP ----
 
-type Mutation =
-  | { op: 'flip'; at: number; byte: number }
-  | { op: 'truncate'; at: number }
-  | { op: 'insert'; at: number; text: string }
-  | { op: 'delete'; at: number; length: number }
-  | { op: 'duplicateLine'; line: number };
-
 const INSERTS = ['\r', '\n', '\r\n', '\r\n ', ',', '"', '\u0000', ';', '<', '>', ' ', '\\', '%', ':', '=', '@', '\r\n\r\n', 'é', 'Content-Length: 9\r\n', 'Via: garbage\r\n'];
-const at = fc.nat({ max: 100_000 });
-const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('flip' as const), at, byte: fc.integer({ min: 0, max: 255 }) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('truncate' as const), at }) },
-  { weight: 4, arbitrary: fc.record({ op: fc.constant('insert' as const), at, text: fc.constantFrom(...INSERTS) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('delete' as const), at, length: fc.integer({ min: 1, max: 12 }) }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('duplicateLine' as const), line: fc.nat({ max: 20 }) }) },
-);
-
-function mutate(seed: Buffer, mutations: readonly Mutation[]): Buffer {
-  let b = seed;
-  for (const m of mutations) {
-    const i = m.op === 'duplicateLine' || b.length === 0 ? 0 : m.at % (b.length + 1);
-    switch (m.op) {
-      case 'flip':
-        if (i < b.length) {
-          b = Buffer.from(b);
-          b[i] = m.byte;
-        }
-        break;
-      case 'truncate':
-        b = b.subarray(0, i);
-        break;
-      case 'insert':
-        b = Buffer.concat([b.subarray(0, i), Buffer.from(m.text, 'utf8'), b.subarray(i)]);
-        break;
-      case 'delete':
-        b = Buffer.concat([b.subarray(0, i), b.subarray(i + m.length)]);
-        break;
-      case 'duplicateLine': {
-        const lines = b.toString('latin1').split('\r\n');
-        const headEnd = lines.indexOf('');
-        const n = headEnd > 1 ? 1 + (m.line % (headEnd - 1)) : -1;
-        if (n > 0) {
-          lines.splice(n, 0, lines[n]!);
-          b = Buffer.from(lines.join('\r\n'), 'latin1');
-        }
-        break;
-      }
-    }
-  }
-  return b;
-}
+const mutation = mutationArbitrary({ inserts: INSERTS, maxAt: 100_000, maxDeleteLength: 12, maxLine: 20 });
 
 describe('property: mutated messages over UDP never stop the gateway', () => {
   it('after each of 300 mutated INVITE/OPTIONS/REGISTER/BYE/ACK/response datagrams, an OPTIONS probe is still forwarded and answered 200', async () => {

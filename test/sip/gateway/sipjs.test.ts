@@ -5,63 +5,11 @@
  * registrar, so sip.js's REGISTER is answered by Tandem and calls to its address-of-record reach it
  * over its WebSocket; everything else goes to the sipp UAS.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../helpers/gateway.ts';
 import { createSipJsClient, type SipJsClient } from '../../helpers/sipjs.ts';
-
-const hasSipp = spawnSync('sipp', ['-v']).error === undefined;
-if (!hasSipp && process.env['CI'] !== undefined) throw new Error('sipp is required in CI (.ci/run installs sip-tester)');
-
-async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
-
-interface SippRun {
-  readonly code: number | null;
-  readonly successful: number;
-  readonly failed: number;
-  readonly errors: string;
-}
-
-/** Runs sipp (stats to a file) and resolves when it exits; killed after `timeoutMs`. */
-function sipp(args: string[], timeoutMs: number): { done: Promise<SippRun>; kill(): void } {
-  const dir = mkdtempSync(join(tmpdir(), 'tandem-sipjs-'));
-  const child = spawn('sipp', [...args, '-nostdin', '-trace_err', '-error_file', join(dir, 'err.log'), '-trace_stat', '-stf', join(dir, 'stat.csv'), '-fd', '1'], { stdio: 'ignore' });
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const done = new Promise<SippRun>((resolve) => {
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      let successful = -1;
-      let failed = -1;
-      try {
-        const lines = readFileSync(join(dir, 'stat.csv'), 'utf8').trim().split('\n');
-        const head = lines[0]!.split(';');
-        const last = lines.at(-1)!.split(';');
-        successful = Number(last[head.indexOf('SuccessfulCall(C)')]);
-        failed = Number(last[head.indexOf('FailedCall(C)')]);
-      } catch {
-        // no stats: the exit code says what happened
-      }
-      let errors = '';
-      try {
-        errors = readFileSync(join(dir, 'err.log'), 'utf8').slice(0, 2000);
-      } catch {
-        // nothing logged
-      }
-      resolve({ code, successful, failed, errors });
-    });
-  });
-  return { done, kill: () => child.kill('SIGKILL') };
-}
+import { freePort } from './helpers.ts';
+import { hasSipp, sipp } from './sipp-runner.ts';
 
 let gw: RunningGateway;
 let alice: SipJsClient;
@@ -70,7 +18,7 @@ let uasPort: number;
 const kills: (() => void)[] = [];
 
 beforeAll(async () => {
-  uasPort = await freeUdpPort();
+  uasPort = await freePort();
   gw = await startGateway({
     log: { level: 'warn' },
     listeners: [
@@ -130,7 +78,7 @@ describe.skipIf(!hasSipp)('sip.js over WebSocket ⇄ sipp over UDP, through Tand
 
   it('sip.js receives a call that a sipp UAC sends to its registered address, and sipp hangs up', async () => {
     const incoming = alice.nextIncoming(10_000);
-    const uac = sipp(['-sn', 'uac', `127.0.0.1:${sipPort}`, '-s', 'alice', '-i', '127.0.0.1', '-p', String(await freeUdpPort()), '-m', '1', '-d', '200', '-timeout', '15'], 20_000);
+    const uac = sipp(['-sn', 'uac', `127.0.0.1:${sipPort}`, '-s', 'alice', '-i', '127.0.0.1', '-p', String(await freePort()), '-m', '1', '-d', '200', '-timeout', '15'], 20_000);
     kills.push(uac.kill);
     const call = await incoming;
     await call.established;

@@ -8,11 +8,12 @@
  * - Timer C (RFC 3261 §16.8) on real time: CANCEL after a provisional, 408 without one;
  * - /status and /metrics show the SIP side.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { SipRequest, SipResponse } from '../../../src/sip/index.ts';
 import { startGateway, type RunningGateway } from '../../helpers/gateway.ts';
 import { answer, inDialog, invite, sleep, UdpPeer } from '../proxy/helpers.ts';
+import { cleanupsAfterEach } from './teardown.ts';
 import { WsPeer } from './ws-peer.ts';
 
 let seq = 0;
@@ -67,9 +68,7 @@ function wsInDialog(method: 'BYE', inviteReq: SipRequest, ok: SipResponse): stri
 }
 
 let gw: RunningGateway | undefined;
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
+const cleanups = cleanupsAfterEach(async () => {
   await gw?.stop(200);
   gw = undefined;
 });
