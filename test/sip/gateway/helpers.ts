@@ -5,12 +5,14 @@
  * what they receive, with arrival times.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { Gateway } from '../../../src/gateway/gateway.ts';
 import { createLogger } from '../../../src/gateway/logger.ts';
 import { validateConfig } from '../../../src/routes/config-validate.ts';
-import { parseMessage, type SipMessage, type SipRequest, type SipResponse, StreamFramer } from '../../../src/sip/index.ts';
+import type { SipMessage, SipRequest, SipResponse } from '../../../src/sip/index.ts';
+import { Arrivals, bindUdp, connectTcp, TcpPeerBase, UdpPeerBase } from '../peers.ts';
+import { answer, inDialog } from '../proxy/helpers.ts';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -87,44 +89,13 @@ export interface Garbage {
 }
 
 /** Messages received by a peer, waited for by a predicate. */
-export class Inbox {
-  readonly all: Received[] = [];
+export class Inbox extends Arrivals<Received> {
   /** Datagrams or frames that did not parse. */
   readonly garbage: Garbage[] = [];
-  readonly #waiters: { match: (r: Received) => boolean; resolve: (r: Received) => void }[] = [];
-  /** Items a `next()` already returned (so that two waits for the same kind get two messages). */
-  readonly #taken = new Set<Received>();
-
-  push(item: Received): void {
-    this.all.push(item);
-    const i = this.#waiters.findIndex((w) => w.match(item));
-    if (i >= 0) {
-      this.#taken.add(item);
-      this.#waiters.splice(i, 1)[0]!.resolve(item);
-    }
-  }
 
   /** The first message matching that no earlier `next()` returned. */
   next(match: (m: SipMessage) => boolean, timeoutMs = 3000): Promise<Received> {
-    const found = this.all.find((r) => !this.#taken.has(r) && match(r.message));
-    if (found !== undefined) {
-      this.#taken.add(found);
-      return Promise.resolve(found);
-    }
-    return new Promise((resolve, reject) => {
-      const waiter = {
-        match: (r: Received) => match(r.message),
-        resolve: (r: Received) => {
-          clearTimeout(timer);
-          resolve(r);
-        },
-      };
-      const timer = setTimeout(() => {
-        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
-        reject(new Error(`nothing matching arrived within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.#waiters.push(waiter);
-    });
+    return this.take((r) => match(r.message), timeoutMs);
   }
 
   async request(method: string, timeoutMs?: number): Promise<SipRequest> {
@@ -149,115 +120,52 @@ export class Inbox {
 
 // ---- peers ----
 
-function toBytes(message: string | Uint8Array): Uint8Array {
-  return typeof message === 'string' ? Buffer.from(message, 'latin1') : message;
-}
-
-/** A raw UDP SIP peer on 127.0.0.1 (a UAC or a UAS). */
-export class UdpPeer {
-  readonly socket: UdpSocket;
+/** A raw UDP SIP peer on 127.0.0.1 (a UAC or a UAS), recording what it receives with arrival times. */
+export class UdpPeer extends UdpPeerBase {
   readonly inbox = new Inbox();
   /** Called for each message after it is recorded (a UAS answering). */
   onMessage: ((message: SipMessage, peer: UdpPeer, from: { port: number }) => void) | undefined;
 
   private constructor(socket: UdpSocket) {
-    this.socket = socket;
-    socket.on('message', (data, rinfo) => {
-      const parsed = parseMessage(data);
-      if (!parsed.ok) {
-        this.inbox.garbage.push({ bytes: data, at: performance.now(), via: 'udp', fromPort: rinfo.port });
-        return;
-      }
-      this.inbox.push({ message: parsed.message, bytes: data, at: performance.now(), via: 'udp', fromPort: rinfo.port });
-      this.onMessage?.(parsed.message, this, { port: rinfo.port });
-    });
+    super(socket);
   }
 
   /** Binds 127.0.0.1:`port` (0: any free port). */
   static async open(port = 0): Promise<UdpPeer> {
-    const socket = createSocket('udp4');
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind({ port, address: '127.0.0.1', exclusive: true }, () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
-    return new UdpPeer(socket);
+    return new UdpPeer(await bindUdp(port));
   }
 
-  get port(): number {
-    return this.socket.address().port;
+  protected override received(message: SipMessage, bytes: Buffer, fromPort: number): void {
+    this.inbox.push({ message, bytes, at: performance.now(), via: 'udp', fromPort });
+    this.onMessage?.(message, this, { port: fromPort });
   }
 
-  send(message: string | Uint8Array, port: number): Promise<void> {
-    return new Promise((resolve, reject) => this.socket.send(toBytes(message), port, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => this.socket.close(() => resolve()));
+  protected override garbage(bytes: Buffer, fromPort: number): void {
+    this.inbox.garbage.push({ bytes, at: performance.now(), via: 'udp', fromPort });
   }
 }
 
 /** A raw TCP SIP connection (client side, or one accepted by a {@link TcpServerPeer}); messages framed by Content-Length. */
-export class TcpPeer {
-  readonly socket: Socket;
+export class TcpPeer extends TcpPeerBase {
   readonly inbox: Inbox;
-  closed = false;
-  readonly closedPromise: Promise<void>;
   onMessage: ((message: SipMessage, peer: TcpPeer) => void) | undefined;
 
   constructor(socket: Socket, inbox = new Inbox()) {
-    this.socket = socket;
+    super(socket);
     this.inbox = inbox;
-    const framer = new StreamFramer({ role: 'client', maxMessageBytes: 1 << 20 });
-    socket.on('data', (chunk: Buffer) => {
-      for (const e of framer.push(chunk)) {
-        if (e.type !== 'message') continue;
-        const bytes = Buffer.from(e.bytes);
-        const parsed = parseMessage(bytes);
-        if (!parsed.ok) {
-          inbox.garbage.push({ bytes, at: performance.now(), via: 'tcp', fromPort: socket.remotePort ?? 0 });
-          continue;
-        }
-        inbox.push({ message: parsed.message, bytes, at: performance.now(), via: 'tcp', fromPort: socket.remotePort ?? 0 });
-        this.onMessage?.(parsed.message, this);
-      }
-    });
-    socket.on('error', () => {});
-    this.closedPromise = new Promise((resolve) =>
-      socket.on('close', () => {
-        this.closed = true;
-        resolve();
-      }),
-    );
   }
 
   static async connect(port: number): Promise<TcpPeer> {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.setNoDelay(true);
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
-    });
-    return new TcpPeer(socket);
+    return new TcpPeer(await connectTcp(port));
   }
 
-  get port(): number {
-    return this.socket.localPort!;
+  protected override received(message: SipMessage, bytes: Buffer, fromPort: number): void {
+    this.inbox.push({ message, bytes, at: performance.now(), via: 'tcp', fromPort });
+    this.onMessage?.(message, this);
   }
 
-  send(message: string | Uint8Array): Promise<void> {
-    return new Promise((resolve, reject) => this.socket.write(toBytes(message), (e) => (e ? reject(e) : resolve())));
-  }
-
-  /** Resolves true when the connection closes within `ms`. */
-  async closesWithin(ms: number): Promise<boolean> {
-    return Promise.race([this.closedPromise.then(() => true), sleep(ms).then(() => false)]);
-  }
-
-  close(): void {
-    this.socket.destroy();
+  protected override garbage(bytes: Buffer, fromPort: number): void {
+    this.inbox.garbage.push({ bytes, at: performance.now(), via: 'tcp', fromPort });
   }
 }
 
@@ -377,39 +285,8 @@ export function request(options: RequestOptions): string {
   ].join('\r\n');
 }
 
-/** A UAS answer to `req`: `status`, To tag added (except 100), Contact at the UAS for INVITE 1xx/2xx, Record-Route copied (§12.1.1). */
-export function answer(req: SipRequest, status: number, contactPort: number, reason = 'Whatever', toTag = 'uas'): string {
-  const lines = [`SIP/2.0 ${status} ${reason}`];
-  for (const f of req.headers) if (['via', 'record-route', 'from', 'call-id', 'cseq'].includes(f.key)) lines.push(f.wire);
-  const to = req.get('to')!;
-  lines.push(`To: ${status === 100 || req.to.tag !== undefined ? to : `${to};tag=${toTag}`}`);
-  if (status >= 101 && status < 300 && req.method === 'INVITE') lines.push(`Contact: <sip:bob@127.0.0.1:${contactPort}>`);
-  lines.push('Content-Length: 0', '', '');
-  return lines.join('\r\n');
-}
-
-/**
- * An in-dialog request from the UAC (§12.2.1.1): Request-URI the remote target (the 2xx Contact),
- * Route the Record-Route of the 2xx reversed, From/To/Call-ID of the dialog.
- */
-export function inDialog(method: 'ACK' | 'BYE', ok: SipResponse, options: { transport?: 'UDP' | 'TCP' | 'WS'; port: number; seq?: number }): string {
-  const contact = ok.contact;
-  if (contact === '*' || contact[0] === undefined) throw new Error('the 2xx has no Contact');
-  const routes = [...ok.recordRoute].reverse().map((r) => `Route: ${r.raw}`);
-  return [
-    `${method} ${contact[0].uri.raw} SIP/2.0`,
-    `Via: SIP/2.0/${options.transport ?? 'UDP'} 127.0.0.1:${options.port};branch=${unique(`z9hG4bK${method.toLowerCase()}`)}`,
-    'Max-Forwards: 70',
-    ...routes,
-    `From: ${ok.get('from')}`,
-    `To: ${ok.get('to')}`,
-    `Call-ID: ${ok.callId}`,
-    `CSeq: ${method === 'ACK' ? ok.cseq.seq : (options.seq ?? ok.cseq.seq + 1)} ${method}`,
-    'Content-Length: 0',
-    '',
-    '',
-  ].join('\r\n');
-}
+/** The UAS answer and the in-dialog ACK/BYE are the proxy tests' own. */
+export { answer, inDialog };
 
 /** A peer that can send and has an inbox: the UAC side of {@link establishCall}. */
 export interface Uac {

@@ -1,44 +1,20 @@
 /** Shared helpers of the proxy tests: a proxy on a real listener, UDP and TCP peers acting as UAC and UAS. */
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { connect, type Socket } from 'node:net';
+import type { Socket as UdpSocket } from 'node:dgram';
+import type { Socket } from 'node:net';
 import { RealClock } from '../../../src/fsm/index.ts';
-import { parseMessage, serialize, type SipMessage, type SipRequest, type SipResponse, StreamFramer } from '../../../src/sip/index.ts';
+import type { SipMessage, SipRequest, SipResponse } from '../../../src/sip/index.ts';
 import { type ProxyTarget, SipProxy, type SipProxyOptions } from '../../../src/sip/proxy/index.ts';
 import { TransactionManager } from '../../../src/sip/transaction/index.ts';
 import { SipUdpTcpListener } from '../../../src/sip/transport/index.ts';
+import { Arrivals, bindUdp, connectTcp, TcpPeerBase, UdpPeerBase } from '../peers.ts';
 
 export const T1 = 10;
 
 /** Messages received by a peer, waited for by a predicate. */
-export class Mailbox {
-  readonly all: SipMessage[] = [];
-  readonly #items: SipMessage[] = [];
-  readonly #waiters: { match: (m: SipMessage) => boolean; resolve: (m: SipMessage) => void }[] = [];
-
-  push(message: SipMessage): void {
-    this.all.push(message);
-    const i = this.#waiters.findIndex((w) => w.match(message));
-    if (i >= 0) this.#waiters.splice(i, 1)[0]!.resolve(message);
-    else this.#items.push(message);
-  }
-
+export class Mailbox extends Arrivals<SipMessage> {
+  /** The first message matching that no earlier `next()` returned. */
   next(match: (m: SipMessage) => boolean, timeoutMs = 8000): Promise<SipMessage> {
-    const i = this.#items.findIndex(match);
-    if (i >= 0) return Promise.resolve(this.#items.splice(i, 1)[0]!);
-    return new Promise((resolve, reject) => {
-      const waiter = {
-        match,
-        resolve: (m: SipMessage) => {
-          clearTimeout(timer);
-          resolve(m);
-        },
-      };
-      const timer = setTimeout(() => {
-        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
-        reject(new Error(`nothing matching arrived within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.#waiters.push(waiter);
-    });
+    return this.take(match, timeoutMs);
   }
 
   request(method: string, timeoutMs?: number): Promise<SipRequest> {
@@ -54,88 +30,40 @@ export class Mailbox {
   }
 }
 
-function bytes(message: SipMessage | string): Uint8Array {
-  return typeof message === 'string' ? Buffer.from(message, 'latin1') : serialize(message);
-}
-
-function parse(data: Uint8Array): SipMessage | undefined {
-  const result = parseMessage(data);
-  return result.ok ? result.message : undefined;
-}
-
-/** A UDP peer on 127.0.0.1 (a UAC or a UAS). */
-export class UdpPeer {
-  readonly socket: UdpSocket;
+/** A UDP peer on 127.0.0.1 (a UAC or a UAS); datagrams that do not parse are dropped. */
+export class UdpPeer extends UdpPeerBase {
   readonly inbox = new Mailbox();
-  /** Called for each message before it is queued (a UAS answering). */
+  /** Called for each message after it is queued (a UAS answering). */
   onMessage: ((message: SipMessage) => void) | undefined;
 
   private constructor(socket: UdpSocket) {
-    this.socket = socket;
-    socket.on('message', (data) => {
-      const message = parse(data);
-      if (message === undefined) return;
-      this.inbox.push(message);
-      this.onMessage?.(message);
-    });
+    super(socket);
   }
 
   static async open(): Promise<UdpPeer> {
-    const socket = createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
-    return new UdpPeer(socket);
+    return new UdpPeer(await bindUdp());
   }
 
-  get port(): number {
-    return this.socket.address().port;
-  }
-
-  send(message: SipMessage | string, port: number): Promise<void> {
-    return new Promise((resolve, reject) => this.socket.send(bytes(message), port, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => this.socket.close(() => resolve()));
+  protected override received(message: SipMessage): void {
+    this.inbox.push(message);
+    this.onMessage?.(message);
   }
 }
 
-/** A TCP client peer (a UAC) connected to the proxy. */
-export class TcpPeer {
-  readonly socket: Socket;
+/** A TCP client peer (a UAC) connected to the proxy; messages that do not parse are dropped. */
+export class TcpPeer extends TcpPeerBase {
   readonly inbox = new Mailbox();
-  readonly #framer = new StreamFramer({ role: 'client' });
 
   private constructor(socket: Socket) {
-    this.socket = socket;
-    socket.on('data', (chunk: Buffer) => {
-      for (const e of this.#framer.push(chunk)) {
-        if (e.type !== 'message') continue;
-        const message = parse(e.bytes);
-        if (message !== undefined) this.inbox.push(message);
-      }
-    });
-    socket.on('error', () => {});
+    super(socket);
   }
 
   static async connect(port: number): Promise<TcpPeer> {
-    const socket = connect({ host: '127.0.0.1', port });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
-    });
-    return new TcpPeer(socket);
+    return new TcpPeer(await connectTcp(port));
   }
 
-  get port(): number {
-    return this.socket.localPort!;
-  }
-
-  send(message: SipMessage | string): Promise<void> {
-    return new Promise((resolve, reject) => this.socket.write(bytes(message), (e) => (e ? reject(e) : resolve())));
-  }
-
-  close(): void {
-    this.socket.destroy();
+  protected override received(message: SipMessage): void {
+    this.inbox.push(message);
   }
 }
 
@@ -209,12 +137,12 @@ export function invite(options: InviteOptions): string {
   ].join('\r\n');
 }
 
-/** The UAS answer to `request`: `status` with To tag `uas`, Contact at `port`, Record-Route copied (§12.1.1). */
-export function answer(request: SipRequest, status: number, port: number, reason = 'Whatever'): string {
+/** The UAS answer to `request`: `status` with To tag `toTag` (except 100), Contact at `port` for INVITE 1xx/2xx, Record-Route copied (§12.1.1). */
+export function answer(request: SipRequest, status: number, port: number, reason = 'Whatever', toTag = 'uas'): string {
   const lines = [`SIP/2.0 ${status} ${reason}`];
   for (const f of request.headers) if (['via', 'record-route', 'from', 'call-id', 'cseq'].includes(f.key)) lines.push(f.wire);
   const to = request.get('to')!;
-  lines.push(`To: ${status === 100 || request.to.tag !== undefined ? to : `${to};tag=uas`}`);
+  lines.push(`To: ${status === 100 || request.to.tag !== undefined ? to : `${to};tag=${toTag}`}`);
   if (status >= 101 && status < 300 && request.method === 'INVITE') lines.push(`Contact: <sip:bob@127.0.0.1:${port}>`);
   lines.push('Content-Length: 0', '', '');
   return lines.join('\r\n');
@@ -224,7 +152,7 @@ export function answer(request: SipRequest, status: number, port: number, reason
  * An in-dialog request from the UAC (§12.2.1.1): Request-URI the remote target (the 2xx Contact),
  * Route the Record-Route of the 2xx reversed, From/To/Call-ID of the dialog.
  */
-export function inDialog(method: 'ACK' | 'BYE', ok: SipResponse, options: { transport?: 'UDP' | 'TCP'; port: number; seq?: number }): string {
+export function inDialog(method: 'ACK' | 'BYE', ok: SipResponse, options: { transport?: 'UDP' | 'TCP' | 'WS'; port: number; seq?: number }): string {
   const contact = ok.contact;
   if (contact === '*' || contact[0] === undefined) throw new Error('the 2xx has no Contact');
   const routes = [...ok.recordRoute].reverse().map((r) => `Route: ${r.raw}`);
