@@ -11,7 +11,7 @@ import type { SipRequest, SipResponse } from '../../../src/sip/index.ts';
 import { startGateway, type RunningGateway } from '../../helpers/gateway.ts';
 import { answer, invite, sleep, TcpPeer, UdpPeer } from '../proxy/helpers.ts';
 import { cleanupsAfterEach } from './teardown.ts';
-import { WsPeer } from './ws-peer.ts';
+import { WsPeer, wsAnswer } from './ws-peer.ts';
 
 let gw: RunningGateway | undefined;
 const cleanups = cleanupsAfterEach(async () => {
@@ -84,13 +84,8 @@ function wsInvite(to: string, callId = `dws-${++n}-${Date.now()}`): string {
 }
 
 /** The WebSocket client's answer to a request it received. */
-function wsAnswer(request: SipRequest, status: number, reason: string): string {
-  const lines = [`SIP/2.0 ${status} ${reason}`];
-  for (const f of request.headers) if (['via', 'record-route', 'from', 'call-id', 'cseq'].includes(f.key)) lines.push(f.wire);
-  lines.push(`To: ${request.get('to')}${request.to.tag === undefined ? ';tag=callee' : ''}`);
-  if (request.method === 'INVITE' && status < 300) lines.push(`Contact: <sip:callee@${host};transport=ws>`);
-  lines.push('Content-Length: 0', '', '');
-  return lines.join('\r\n');
+function answerWs(request: SipRequest, status: number, reason: string): string {
+  return wsAnswer(request, status, reason, { tag: 'callee', contact: `sip:callee@${host};transport=ws` });
 }
 
 describe('SIP dialogs and connections through the gateway', () => {
@@ -99,7 +94,7 @@ describe('SIP dialogs and connections through the gateway', () => {
     const { sipPort, wsPort } = await start(pbx.port);
     const callee = await ws(wsPort, 'dora');
     callee.onMessage = (m) => {
-      if (m.kind === 'request' && m.method === 'INVITE') callee.send(wsAnswer(m, 180, 'Ringing'));
+      if (m.kind === 'request' && m.method === 'INVITE') callee.send(answerWs(m, 180, 'Ringing'));
     };
     await caller.send(invite({ port: caller.port, uri: 'sip:dora@pbx.local' }), sipPort);
     await caller.inbox.response(180);
@@ -156,8 +151,8 @@ describe('SIP dialogs and connections through the gateway', () => {
     me.onMessage = (m) => {
       if (m.kind === 'request' && m.method === 'INVITE') {
         inviteIn = m;
-        me.send(wsAnswer(m, 200, 'OK'));
-      } else if (m.kind === 'request' && m.method === 'BYE') me.send(wsAnswer(m, 200, 'OK'));
+        me.send(answerWs(m, 200, 'OK'));
+      } else if (m.kind === 'request' && m.method === 'BYE') me.send(answerWs(m, 200, 'OK'));
     };
     const callId = `hairpin-${Date.now()}`;
     me.send(wsInvite('sip:echo@pbx.local', callId));

@@ -14,7 +14,7 @@ import type { SipRequest, SipResponse } from '../../../src/sip/index.ts';
 import { startGateway, type RunningGateway } from '../../helpers/gateway.ts';
 import { answer, inDialog, invite, sleep, UdpPeer } from '../proxy/helpers.ts';
 import { cleanupsAfterEach } from './teardown.ts';
-import { WsPeer } from './ws-peer.ts';
+import { WsPeer, wsAnswer } from './ws-peer.ts';
 
 let seq = 0;
 const host = 'df7jal23ls0d.invalid';
@@ -38,13 +38,8 @@ function register(domain: string, user: string, expires = 600): string {
 }
 
 /** The client's answer to a request that came over its WebSocket (Contact: its `.invalid` address). */
-function wsAnswer(request: SipRequest, status: number, reason = 'OK'): string {
-  const lines = [`SIP/2.0 ${status} ${reason}`];
-  for (const f of request.headers) if (['via', 'record-route', 'from', 'call-id', 'cseq'].includes(f.key)) lines.push(f.wire);
-  lines.push(`To: ${request.get('to')}${request.to.tag === undefined ? ';tag=wsuas' : ''}`);
-  if (request.method === 'INVITE' && status < 300) lines.push(`Contact: <sip:alicex@${host};transport=ws>`);
-  lines.push('Content-Length: 0', '', '');
-  return lines.join('\r\n');
+function answerWs(request: SipRequest, status: number, reason = 'OK'): string {
+  return wsAnswer(request, status, reason, { tag: 'wsuas', contact: `sip:alicex@${host};transport=ws` });
 }
 
 /** An in-dialog request from the WebSocket client (the UAS side): Route = the Record-Route in order (§12.1.1). */
@@ -114,9 +109,9 @@ describe('SIP over WebSocket through the gateway', () => {
 
     client.onMessage = (m) => {
       if (m.kind === 'request' && m.method === 'INVITE') {
-        client.send(wsAnswer(m, 180, 'Ringing'));
-        client.send(wsAnswer(m, 200));
-      } else if (m.kind === 'request' && m.method === 'BYE') client.send(wsAnswer(m, 200));
+        client.send(answerWs(m, 180, 'Ringing'));
+        client.send(answerWs(m, 200));
+      } else if (m.kind === 'request' && m.method === 'BYE') client.send(answerWs(m, 200));
     };
     await uac!.send(invite({ port: uac!.port, uri: 'sip:alice@pbx.local' }), sipPort);
     const inv = await client.inbox.request('INVITE');
@@ -198,7 +193,7 @@ describe('SIP over WebSocket through the gateway', () => {
     const inv = await client.inbox.request('INVITE');
     expect(inv.uri.raw).toBe(`sip:bobx@${host};transport=ws`);
     expect(inv.route).toHaveLength(0);
-    client.send(wsAnswer(inv, 486, 'Busy Here'));
+    client.send(answerWs(inv, 486, 'Busy Here'));
     expect((await registrar!.inbox.response(486)).status).toBe(486);
 
     await client.close();

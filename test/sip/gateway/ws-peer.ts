@@ -1,7 +1,7 @@
 /** A raw SIP-over-WebSocket peer (RFC 7118) for gateway tests: the `ws` package, subprotocol `sip`. */
 import { isUtf8 } from 'node:buffer';
 import WebSocket from 'ws';
-import { parseMessage, type SipMessage } from '../../../src/sip/index.ts';
+import { parseMessage, type SipMessage, type SipRequest } from '../../../src/sip/index.ts';
 import { Mailbox } from '../proxy/helpers.ts';
 
 /** A SIP-over-WebSocket client: one SIP message per WebSocket message. */
@@ -80,3 +80,16 @@ export class WsPeer {
   }
 }
 
+
+/**
+ * A WebSocket client's answer to a request it received: Via, Record-Route, From, Call-ID and CSeq
+ * copied, To tagged `tag` unless it has a tag, and for an INVITE below 300 a Contact at `contact`.
+ */
+export function wsAnswer(request: SipRequest, status: number, reason: string, uas: { readonly tag: string; readonly contact: string }): string {
+  const lines = [`SIP/2.0 ${status} ${reason}`];
+  for (const f of request.headers) if (['via', 'record-route', 'from', 'call-id', 'cseq'].includes(f.key)) lines.push(f.wire);
+  lines.push(`To: ${request.get('to')}${request.to.tag === undefined ? `;tag=${uas.tag}` : ''}`);
+  if (request.method === 'INVITE' && status < 300) lines.push(`Contact: <${uas.contact}>`);
+  lines.push('Content-Length: 0', '', '');
+  return lines.join('\r\n');
+}
