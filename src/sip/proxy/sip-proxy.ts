@@ -21,7 +21,7 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createResponse, parseMessage, serialize, type SipMessage, type SipRequest, type SipResponse, type Uri, type Via } from '../index.ts';
+import { createResponse, type SipMessage, type SipRequest, type SipResponse, type Uri, type Via } from '../index.ts';
 import type { ClientTransaction, ClientTransactionUser, ServerTransaction, ServerTransactionUser, TransactionManager } from '../transaction/index.ts';
 import { type BoundTransport, DEFAULT_SIP_PORT, type Flow, type MessageSender, requestTransport, responseDestination, responseTransport } from '../transport/index.ts';
 import type { TransportEvent, TransportUser } from '../transport/index.ts';
@@ -344,13 +344,9 @@ export function loopKey(request: SipRequest): string {
   return createHash('sha256').update(fields.join('\n')).digest('base64url').slice(0, 16);
 }
 
+/** A copy to edit (the original stays with its transaction): structural, no serialize and re-parse. */
 function copy<M extends SipMessage>(message: M): M {
-  const bytes = serialize(message);
-  // The copy's body and source are views into these bytes: a small serialization shares Node's Buffer
-  // pool slab, which a kept message (a transaction's last response) would pin; give it its own.
-  const result = parseMessage(bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes));
-  if (!result.ok) throw new Error(`cannot copy a SIP message: ${result.error.reason}`);
-  return result.message as M;
+  return message.clone() as M;
 }
 
 /** The final response is settled: the forwarded request is no longer needed (no CANCEL after it). */
