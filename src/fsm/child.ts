@@ -34,6 +34,41 @@ export interface Child {
   describe?(): JsonValue;
 }
 
+/**
+ * Internal protocol: a child that can report its exit to a callback without a promise per watcher.
+ * `child[WATCH_EXIT](listener)` calls `listener(reason)` once, when the child exits (synchronously,
+ * inside its exit; at once if it already exited). Machines implement it: supervisors and the SIP
+ * transaction layer watch thousands of short-lived machines, and a promise chain per watcher costs
+ * memory for as long as each machine lives.
+ * @internal
+ */
+export const WATCH_EXIT: unique symbol = Symbol('tandem.watchExit');
+
+/** A child implementing {@link WATCH_EXIT}. @internal */
+export interface ExitWatchable {
+  [WATCH_EXIT](listener: (reason: ExitReason) => void): void;
+}
+
+/**
+ * Calls `listener` with `child`'s exit reason: through {@link WATCH_EXIT} when the child has it,
+ * else from a microtask once `exited` resolves (a rejection becomes `{ error }`).
+ * @internal
+ */
+export function watchExit(child: Child, listener: (reason: ExitReason) => void): void {
+  const watchable = child as Partial<ExitWatchable>;
+  const watch = watchable[WATCH_EXIT];
+  if (typeof watch === 'function') {
+    watch.call(child, listener);
+    return;
+  }
+  void child.exited.then(listener, (error: unknown) => listener({ error }));
+}
+
+/** True when `value` implements {@link WATCH_EXIT}. @internal */
+export function isExitWatchable(value: object): boolean {
+  return typeof (value as Partial<ExitWatchable>)[WATCH_EXIT] === 'function';
+}
+
 /** Best-effort JSON view of any value (states of `handleEvent` machines may be anything). */
 export function toJson(value: unknown): JsonValue {
   try {

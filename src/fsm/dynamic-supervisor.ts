@@ -8,7 +8,7 @@
  */
 import { withDeadline } from './deadline.ts';
 import { supEscalationChannel, supRestartChannel } from './channels.ts';
-import type { Child, JsonValue, StopOptions } from './child.ts';
+import { type Child, type JsonValue, type StopOptions, watchExit } from './child.ts';
 import {
   type ChildType,
   checkPolicy,
@@ -270,9 +270,13 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
     record.status = 'running';
     this.#children.add(record);
     this.#byHandle.set(child, record);
-    void exitOf(child)
-      .then((reason) => this.#childExited(record, child, reason))
-      .catch((error: unknown) => this.#crash(error));
+    // Watched without a promise per child (machines): the reaction runs from a microtask, as it did
+    // when it hung off `exited`.
+    watchExit(child, (reason) =>
+      queueMicrotask(() => {
+        this.#childExited(record, child, reason).catch((error: unknown) => this.#crash(error));
+      }),
+    );
     return child;
   }
 

@@ -30,7 +30,7 @@
  */
 import type { Action, TimeoutAction, TimeoutType } from './actions.ts';
 import { exitChannel, stateChangeChannel, timeoutChannel } from './channels.ts';
-import { type JsonValue, type StopOptions, toJson } from './child.ts';
+import { type ExitWatchable, type JsonValue, type StopOptions, toJson, WATCH_EXIT } from './child.ts';
 import { type Clock, defaultClock } from './clock.ts';
 import { deepEqual } from './deep-equal.ts';
 import { CallTimeoutError, InvalidResultError, NotRunningError, StopTimeoutError } from './errors.ts';
@@ -93,7 +93,7 @@ export function startMachine<S, D, M = unknown, R = unknown, A = void>(
   return Machine.start(spec, args, options) as Promise<MachineRef<S, M, R>>;
 }
 
-class Machine implements MachineRef {
+class Machine implements MachineRef, ExitWatchable {
   static #runQueue: (Machine | undefined)[] = [];
   static #runHead = 0;
   static #flushScheduled = false;
@@ -124,6 +124,8 @@ class Machine implements MachineRef {
   #exit: ExitReason | undefined = undefined;
   #exited: Promise<ExitReason> | null = null;
   #resolveExited: ((reason: ExitReason) => void) | null = null;
+  /** {@link WATCH_EXIT} listeners: one function, or several. */
+  #exitListeners: ((reason: ExitReason) => void) | ((reason: ExitReason) => void)[] | null = null;
 
   // Scratch state of the transition in progress.
   #postponeRequested = false;
@@ -227,6 +229,18 @@ class Machine implements MachineRef {
       }
     }
     return this.#exited;
+  }
+
+  /** {@link WATCH_EXIT}: `listener(reason)` once this machine has exited (at once if it has). */
+  [WATCH_EXIT](listener: (reason: ExitReason) => void): void {
+    if (this.#exit !== undefined) {
+      listener(this.#exit);
+      return;
+    }
+    const listeners = this.#exitListeners;
+    if (listeners === null) this.#exitListeners = listener;
+    else if (typeof listeners === 'function') this.#exitListeners = [listeners, listener];
+    else listeners.push(listener);
   }
 
   status(): MachineStatus {
@@ -743,6 +757,22 @@ class Machine implements MachineRef {
     if (exitChannel.hasSubscribers) exitChannel.publish({ name: this.name, id: this.id, reason, state: this.#state });
     if (this.#resolveExited !== null) this.#resolveExited(reason);
     this.#resolveExited = null;
+    const listeners = this.#exitListeners;
+    this.#exitListeners = null;
+    if (listeners === null) return;
+    if (typeof listeners === 'function') Machine.#notify(listeners, reason);
+    else for (const listener of listeners) Machine.#notify(listener, reason);
+  }
+
+  static #notify(listener: (reason: ExitReason) => void, reason: ExitReason): void {
+    try {
+      listener(reason);
+    } catch (error) {
+      // A watcher's bug must not break the machine's exit; report it like an unhandled rejection would.
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
   }
 
   // ---- Helpers -------------------------------------------------------------------------------

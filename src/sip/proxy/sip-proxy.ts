@@ -163,7 +163,7 @@ export class SipProxy implements TransportUser {
     const context: ForwardContext = { server, forwarded, transport, client: undefined, provisional: false, final: false, cancelled: false, cancelSent: false };
     if (request.method === 'INVITE') {
       this.#invites.set(server, context);
-      void server.terminated.then(() => this.#invites.delete(server));
+      server.onTerminated(() => this.#invites.delete(server));
     }
     this.#transactions.sendRequest(forwarded, transport, this.#clientUser(context)).then(
       (client) => {

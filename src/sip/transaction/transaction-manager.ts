@@ -174,7 +174,7 @@ export class TransactionManager implements Child {
     if (this.#client.has(key)) throw new Error(`a client transaction for branch ${branch} and method ${request.method} already exists`);
     const transaction = new ClientTransaction(key, branch, request, transport, tu, this.#config);
     this.#client.set(key, transaction);
-    void transaction.terminated.then(() => {
+    transaction.onTerminated(() => {
       if (this.#client.get(key) === transaction) this.#client.delete(key);
     });
     try {
@@ -219,7 +219,7 @@ export class TransactionManager implements Child {
     this.#server.set(key, transaction);
     const ackKey = transaction.kind === 'inviteServer' ? ack2543Key(request) : undefined;
     if (ackKey !== undefined) this.#ack2543.set(ackKey, transaction);
-    void transaction.terminated.then(() => {
+    transaction.onTerminated(() => {
       if (this.#server.get(key) === transaction) this.#server.delete(key);
       if (ackKey !== undefined && this.#ack2543.get(ackKey) === transaction) this.#ack2543.delete(ackKey);
     });

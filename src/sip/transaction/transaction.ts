@@ -6,6 +6,7 @@
  * @module
  */
 import type { ExitReason, MachineRef, MachineStatus } from '../../fsm/index.ts';
+import { watchExit } from '../../fsm/child.ts';
 import type { SipRequest, SipResponse } from '../index.ts';
 import type { TransactionTimerConfig, TransactionTimers } from './timers.ts';
 import { transactionTimers } from './timers.ts';
@@ -40,7 +41,11 @@ export abstract class Transaction<M extends { readonly type: string } = { readon
   #requestCopy: WireCopy<SipRequest> | undefined;
   #ref: MachineRef<string, M> | undefined;
   #pending: M[] | undefined = [];
-  readonly #terminated = Promise.withResolvers<ExitReason>();
+  /** The exit reason, once Terminated. */
+  #exit: ExitReason | undefined;
+  /** `terminated`, made on first use (most transactions are only watched through {@link onTerminated}). */
+  #terminated: PromiseWithResolvers<ExitReason> | undefined;
+  #listeners: ((reason: ExitReason) => void) | ((reason: ExitReason) => void)[] | undefined;
 
   constructor(kind: TransactionKind, key: string, request: SipRequest, transport: TransactionTransport, config: TransactionTimerConfig) {
     this.kind = kind;
@@ -75,7 +80,38 @@ export abstract class Transaction<M extends { readonly type: string } = { readon
 
   /** Resolves with the machine's exit reason once the transaction is Terminated (or crashed, or failed to start). */
   get terminated(): Promise<ExitReason> {
+    if (this.#terminated === undefined) {
+      this.#terminated = Promise.withResolvers<ExitReason>();
+      if (this.#exit !== undefined) this.#terminated.resolve(this.#exit);
+    }
     return this.#terminated.promise;
+  }
+
+  /**
+   * Calls `listener(reason)` once the transaction is Terminated (synchronously, as it terminates; at
+   * once if it has): {@link terminated} without a promise per watcher.
+   * @internal the transaction manager and the TU
+   */
+  onTerminated(listener: (reason: ExitReason) => void): void {
+    if (this.#exit !== undefined) {
+      listener(this.#exit);
+      return;
+    }
+    const listeners = this.#listeners;
+    if (listeners === undefined) this.#listeners = listener;
+    else if (typeof listeners === 'function') this.#listeners = [listeners, listener];
+    else listeners.push(listener);
+  }
+
+  #ended(reason: ExitReason): void {
+    if (this.#exit !== undefined) return;
+    this.#exit = reason;
+    this.#terminated?.resolve(reason);
+    const listeners = this.#listeners;
+    this.#listeners = undefined;
+    if (listeners === undefined) return;
+    if (typeof listeners === 'function') listeners(reason);
+    else for (const listener of listeners) listener(reason);
   }
 
   /** The machine, once started. */
@@ -128,7 +164,7 @@ export abstract class Transaction<M extends { readonly type: string } = { readon
     this.#ref = ref;
     this.#pending = undefined;
     for (const msg of pending) ref.cast(msg);
-    void ref.exited.then((reason) => this.#terminated.resolve(reason));
+    watchExit(ref, (reason) => this.#ended(reason));
   }
 
   /**
@@ -137,7 +173,7 @@ export abstract class Transaction<M extends { readonly type: string } = { readon
    */
   startFailed(error: unknown): void {
     this.#pending = undefined;
-    this.#terminated.resolve({ error });
+    this.#ended({ error });
   }
 
   /** Casts `msg` to the machine, or keeps it until the machine has started. */
