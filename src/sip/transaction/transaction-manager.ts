@@ -32,6 +32,7 @@ import {
   type StopOptions,
   type SupervisorTree,
 } from '../../fsm/index.ts';
+import { detach } from '../chars.ts';
 import { isRfc3261Branch, type SipRequest, type SipResponse } from '../index.ts';
 import { newBranch } from './branch.ts';
 import { ClientTransaction, type ClientTransactionArgs } from './client-transaction.ts';
@@ -172,10 +173,10 @@ export class TransactionManager implements Child {
     }
     const key = clientKey(branch, request.method);
     if (this.#client.has(key)) throw new Error(`a client transaction for branch ${branch} and method ${request.method} already exists`);
-    const transaction = new ClientTransaction(key, branch, request, transport, tu, this.#config);
-    this.#client.set(key, transaction);
+    const transaction = new ClientTransaction(key, detach(branch), request, transport, tu, this.#config);
+    this.#client.set(transaction.key, transaction);
     transaction.onTerminated(() => {
-      if (this.#client.get(key) === transaction) this.#client.delete(key);
+      if (this.#client.get(transaction.key) === transaction) this.#client.delete(transaction.key);
     });
     try {
       await this.#supervisor.startChild({ side: 'client', args: { transaction, tu } });
@@ -216,11 +217,11 @@ export class TransactionManager implements Child {
       return { type: 'retransmission', transaction: existing };
     }
     const transaction = new ServerTransaction(key, request, transport, tu, this.#config);
-    this.#server.set(key, transaction);
-    const ackKey = transaction.kind === 'inviteServer' ? ack2543Key(request) : undefined;
+    this.#server.set(transaction.key, transaction);
+    const ackKey = transaction.kind === 'inviteServer' ? detachKey(ack2543Key(request)) : undefined;
     if (ackKey !== undefined) this.#ack2543.set(ackKey, transaction);
     transaction.onTerminated(() => {
-      if (this.#server.get(key) === transaction) this.#server.delete(key);
+      if (this.#server.get(transaction.key) === transaction) this.#server.delete(transaction.key);
       if (ackKey !== undefined && this.#ack2543.get(ackKey) === transaction) this.#ack2543.delete(ackKey);
     });
     this.#supervisor.startChild({ side: 'server', args: { transaction, tu } }).catch((error: unknown) => transaction.startFailed(error));
@@ -287,4 +288,8 @@ export class TransactionManager implements Child {
     // "... and the To tag of the ACK matches the To tag of the response sent by the server transaction."
     return transaction !== undefined && transaction.finalToTag === ack.to.tag ? transaction : undefined;
   }
+}
+
+function detachKey(key: string | undefined): string | undefined {
+  return key === undefined ? undefined : detach(key);
 }

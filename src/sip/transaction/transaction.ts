@@ -7,11 +7,25 @@
  */
 import type { ExitReason, MachineRef, MachineStatus } from '../../fsm/index.ts';
 import { watchExit } from '../../fsm/child.ts';
+import { detach } from '../chars.ts';
 import type { SipRequest, SipResponse } from '../index.ts';
 import type { TransactionTimerConfig, TransactionTimers } from './timers.ts';
 import { transactionTimers } from './timers.ts';
 import type { TransactionTransport } from './transport.ts';
 import { WireCopy } from './wire-copy.ts';
+
+/** The timers of each config, for unreliable and reliable transports: one object for all its transactions. */
+const TIMERS = new WeakMap<TransactionTimerConfig, [TransactionTimers | undefined, TransactionTimers | undefined]>();
+
+function sharedTimers(config: TransactionTimerConfig, reliable: boolean): TransactionTimers {
+  let pair = TIMERS.get(config);
+  if (pair === undefined) {
+    pair = [undefined, undefined];
+    TIMERS.set(config, pair);
+  }
+  const i = reliable ? 1 : 0;
+  return (pair[i] ??= Object.freeze(transactionTimers(config, reliable)));
+}
 
 /** The four transaction kinds of RFC 3261 §17. */
 export type TransactionKind = 'inviteClient' | 'nonInviteClient' | 'inviteServer' | 'nonInviteServer';
@@ -49,11 +63,12 @@ export abstract class Transaction<M extends { readonly type: string } = { readon
 
   constructor(kind: TransactionKind, key: string, request: SipRequest, transport: TransactionTransport, config: TransactionTimerConfig) {
     this.kind = kind;
-    this.key = key;
-    this.method = request.method;
+    // Detached: both live as long as the transaction, and must not keep the message text alive.
+    this.key = detach(key);
+    this.method = detach(request.method);
     this.#request = request;
     this.transport = transport;
-    this.timers = transactionTimers(config, transport.reliable);
+    this.timers = sharedTimers(config, transport.reliable);
   }
 
   /**
