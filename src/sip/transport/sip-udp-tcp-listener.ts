@@ -55,8 +55,18 @@ export interface SipUdpTcpListenerOptions {
   readonly udpFlowIdleMs?: number;
   /** An accepted TCP connection idle (no bytes either way) for this long is closed (default 0: never). */
   readonly tcpIdleTimeoutMs?: number;
+  /**
+   * Receive buffer of the UDP socket (SO_RCVBUF), in bytes (default 4 MiB; the kernel caps it, on
+   * Linux at `net.core.rmem_max`; 0 keeps the system default). Datagrams that arrive while the event
+   * loop is busy (a burst, a GC pause) wait there; once it is full the kernel drops them and the
+   * peers' retransmission timers (T1, doubling) have to recover them.
+   */
+  readonly udpReceiveBufferBytes?: number;
   readonly parseOptions?: ParseOptions;
 }
+
+/** Default {@link SipUdpTcpListenerOptions.udpReceiveBufferBytes}. */
+const UDP_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 
 type State = 'new' | 'listening' | 'closed';
 
@@ -129,6 +139,7 @@ export class SipUdpTcpListener {
         await new Promise<void>((resolve) => tcp.close(() => resolve()));
         continue;
       }
+      this.#setReceiveBuffer(udp);
       this.#tcp = tcp;
       this.#udp = udp;
       tcp.on('error', (error) => this.#logger.error({ err: error }, 'SIP TCP server error'));
@@ -205,6 +216,16 @@ export class SipUdpTcpListener {
         return flow;
       },
     });
+  }
+
+  #setReceiveBuffer(udp: UdpSocket): void {
+    const size = this.#options.udpReceiveBufferBytes ?? UDP_RECEIVE_BUFFER_BYTES;
+    if (size <= 0) return;
+    try {
+      if (udp.getRecvBufferSize() < size) udp.setRecvBufferSize(size);
+    } catch (error) {
+      this.#logger.warn({ err: error, size }, 'SIP UDP: cannot set the socket receive buffer size; keeping the system default');
+    }
   }
 
   #udpFlow(address: string, port: number): UdpFlow {
