@@ -30,8 +30,8 @@
  */
 import type { Action, TimeoutAction, TimeoutType } from './actions.ts';
 import { exitChannel, stateChangeChannel, timeoutChannel } from './channels.ts';
-import { type ExitWatchable, type JsonValue, type StopOptions, toJson, WATCH_EXIT } from './child.ts';
-import { type Clock, defaultClock } from './clock.ts';
+import { type ExitWatchable, type ExitWatcher, type JsonValue, type StopOptions, toJson, WATCH_EXIT } from './child.ts';
+import { type Clock, defaultClock, HeapClock } from './clock.ts';
 import { deepEqual } from './deep-equal.ts';
 import { CallTimeoutError, InvalidResultError, NotRunningError, StopTimeoutError } from './errors.ts';
 import type { From, MachineEvent } from './events.ts';
@@ -106,9 +106,10 @@ class Machine implements MachineRef, ExitWatchable {
   #state: unknown;
   #data: unknown;
 
-  readonly #mailbox = new RingBuffer<Mail>();
+  /** Made on first use (as the queues below): a machine that waits holds no queue storage. */
+  #mailbox: RingBuffer<Mail> | null = null;
   /** Inserted and re-delivered postponed events: served before anything else. */
-  readonly #queue = new RingBuffer<MachineEvent>();
+  #queue: RingBuffer<MachineEvent> | null = null;
   /** Due zero-time timeouts: served after #queue, before the mailbox. */
   #zeroQueue: TimeoutFire[] | null = null;
   #postponed: MachineEvent[] | null = null;
@@ -125,7 +126,7 @@ class Machine implements MachineRef, ExitWatchable {
   #exited: Promise<ExitReason> | null = null;
   #resolveExited: ((reason: ExitReason) => void) | null = null;
   /** {@link WATCH_EXIT} listeners: one function, or several. */
-  #exitListeners: ((reason: ExitReason) => void) | ((reason: ExitReason) => void)[] | null = null;
+  #exitListeners: ExitWatcher | ExitWatcher[] | null = null;
 
   // Scratch state of the transition in progress.
   #postponeRequested = false;
@@ -232,15 +233,15 @@ class Machine implements MachineRef, ExitWatchable {
   }
 
   /** {@link WATCH_EXIT}: `listener(reason)` once this machine has exited (at once if it has). */
-  [WATCH_EXIT](listener: (reason: ExitReason) => void): void {
+  [WATCH_EXIT](listener: ExitWatcher): void {
     if (this.#exit !== undefined) {
-      listener(this.#exit);
+      this.#notify(listener, this.#exit);
       return;
     }
     const listeners = this.#exitListeners;
     if (listeners === null) this.#exitListeners = listener;
-    else if (typeof listeners === 'function') this.#exitListeners = [listeners, listener];
-    else listeners.push(listener);
+    else if (Array.isArray(listeners)) listeners.push(listener);
+    else this.#exitListeners = [listeners, listener];
   }
 
   status(): MachineStatus {
@@ -256,7 +257,7 @@ class Machine implements MachineRef, ExitWatchable {
       id: this.id,
       state: this.#state,
       data: this.#data,
-      queueLength: this.#mailbox.length + this.#queue.length + (this.#zeroQueue?.length ?? 0),
+      queueLength: (this.#mailbox?.length ?? 0) + (this.#queue?.length ?? 0) + (this.#zeroQueue?.length ?? 0),
       postponedCount: this.#postponed?.length ?? 0,
       timers,
       exitReason: this.#exit,
@@ -278,7 +279,7 @@ class Machine implements MachineRef, ExitWatchable {
   // ---- Scheduling ----------------------------------------------------------------------------
 
   #deliver(mail: Mail): void {
-    this.#mailbox.push(mail);
+    (this.#mailbox ??= new RingBuffer<Mail>()).push(mail);
     if (!this.#scheduled && !this.#running) {
       this.#scheduled = true;
       Machine.#schedule(this);
@@ -328,13 +329,15 @@ class Machine implements MachineRef, ExitWatchable {
     try {
       for (;;) {
         let event: MachineEvent | undefined;
-        if (this.#queue.length > 0) {
-          event = this.#queue.shift() as MachineEvent;
+        const queue = this.#queue;
+        const mailbox = this.#mailbox;
+        if (queue !== null && queue.length > 0) {
+          event = queue.shift() as MachineEvent;
         } else if (this.#zeroQueue !== null && this.#zeroQueue.length > 0) {
           event = this.#expire(this.#zeroQueue.shift() as TimeoutFire);
           if (event === undefined) continue;
-        } else if (this.#mailbox.length > 0) {
-          const mail = this.#mailbox.shift() as Mail;
+        } else if (mailbox !== null && mailbox.length > 0) {
+          const mail = mailbox.shift() as Mail;
           if (mail instanceof TimeoutFire) {
             event = this.#expire(mail);
             if (event === undefined) continue;
@@ -345,6 +348,10 @@ class Machine implements MachineRef, ExitWatchable {
             event = mail;
           }
         } else {
+          // Idle: drained queues go, so a machine that waits (for a timer, say) holds none.
+          this.#queue = null;
+          this.#mailbox = null;
+          this.#zeroQueue = null;
           return;
         }
         this.#handle(event);
@@ -501,7 +508,7 @@ class Machine implements MachineRef, ExitWatchable {
     if (changed) {
       const postponed = this.#postponed;
       if (postponed !== null && postponed.length > 0) {
-        this.#queue.unshiftAll(postponed);
+        (this.#queue ??= new RingBuffer<MachineEvent>()).unshiftAll(postponed);
         this.#postponed = null;
       }
       const stateSlot = this.#stateSlot;
@@ -577,7 +584,7 @@ class Machine implements MachineRef, ExitWatchable {
     for (const action of actions ?? []) {
       if (action.type === 'nextEvent') events.push({ type: 'internal', msg: action.msg });
     }
-    this.#queue.unshiftAll(events);
+    (this.#queue ??= new RingBuffer<MachineEvent>()).unshiftAll(events);
   }
 
   /** Several timeout actions: the last per timeout wins (SPEC A.15), applied in order of appearance. */
@@ -627,7 +634,13 @@ class Machine implements MachineRef, ExitWatchable {
     slot.gen++;
     let timer = slot.timer;
     if (timer === null) {
-      timer = this.#clock.createTimer(() => this.#onTimer(slot));
+      const clock = this.#clock;
+      if (clock instanceof HeapClock) {
+        slot.owner = this;
+        timer = clock.createTimerWith(Machine.#slotExpired, slot);
+      } else {
+        timer = clock.createTimer(() => this.#onTimer(slot));
+      }
       slot.timer = timer;
     }
     timer.arm(this.#clock.now() + action.ms);
@@ -646,6 +659,11 @@ class Machine implements MachineRef, ExitWatchable {
     if (slot.timer?.armed === true) slot.timer.disarm();
     if (slot.timeout === 'genericTimeout') this.#releaseGeneric(slot);
   }
+
+  /** The one expiry function of all slot timers on a {@link HeapClock}. */
+  static #slotExpired = (slot: TimeoutSlot): void => {
+    (slot.owner as Machine).#onTimer(slot);
+  };
 
   /** A clock timer expired: the expiry joins the mailbox like any external message. */
   #onTimer(slot: TimeoutSlot): void {
@@ -750,8 +768,8 @@ class Machine implements MachineRef, ExitWatchable {
         call.reject(error);
       }
     }
-    this.#mailbox.clear();
-    this.#queue.clear();
+    this.#mailbox = null;
+    this.#queue = null;
     this.#zeroQueue = null;
     this.#postponed = null;
     if (exitChannel.hasSubscribers) exitChannel.publish({ name: this.name, id: this.id, reason, state: this.#state });
@@ -760,13 +778,14 @@ class Machine implements MachineRef, ExitWatchable {
     const listeners = this.#exitListeners;
     this.#exitListeners = null;
     if (listeners === null) return;
-    if (typeof listeners === 'function') Machine.#notify(listeners, reason);
-    else for (const listener of listeners) Machine.#notify(listener, reason);
+    if (Array.isArray(listeners)) for (const listener of listeners) this.#notify(listener, reason);
+    else this.#notify(listeners, reason);
   }
 
-  static #notify(listener: (reason: ExitReason) => void, reason: ExitReason): void {
+  #notify(listener: ExitWatcher, reason: ExitReason): void {
     try {
-      listener(reason);
+      if (typeof listener === 'function') listener(reason);
+      else listener.onChildExit(reason, this);
     } catch (error) {
       // A watcher's bug must not break the machine's exit; report it like an unhandled rejection would.
       queueMicrotask(() => {
@@ -782,7 +801,7 @@ class Machine implements MachineRef, ExitWatchable {
   }
 
   #hasWork(): boolean {
-    return this.#queue.length > 0 || (this.#zeroQueue?.length ?? 0) > 0 || this.#mailbox.length > 0;
+    return (this.#queue?.length ?? 0) > 0 || (this.#zeroQueue?.length ?? 0) > 0 || (this.#mailbox?.length ?? 0) > 0;
   }
 
   static #hasHandler(states: NonNullable<AnySpec['states']>, state: unknown): boolean {

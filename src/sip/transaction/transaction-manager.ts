@@ -42,7 +42,7 @@ import { nonInviteClientTransaction } from './non-invite-client-transaction.mach
 import { nonInviteServerTransaction } from './non-invite-server-transaction.machine.ts';
 import { ServerTransaction, type ServerTransactionArgs } from './server-transaction.ts';
 import { checkTimerConfig, DEFAULT_TIMER_CONFIG, type TransactionTimerConfig } from './timers.ts';
-import type { TransactionKind } from './transaction.ts';
+import type { Transaction, TransactionKind } from './transaction.ts';
 import { ack2543Key, clientKey, responseKey, serverKey } from './transaction-key.ts';
 import type { ClientTransactionUser, ServerTransactionUser } from './transaction-user.ts';
 import type { TransactionTransport } from './transport.ts';
@@ -98,6 +98,13 @@ export class TransactionManager implements Child {
   readonly #server = new Map<string, ServerTransaction>();
   /** RFC 2543 INVITE server transactions by their ACK key (the To tag is checked apart). */
   readonly #ack2543 = new Map<string, ServerTransaction>();
+  /** Forgets every terminated transaction (one object for all: no closure per transaction). */
+  readonly #reaper = {
+    transactionTerminated: (transaction: Transaction): void => {
+      const table: Map<string, Transaction> = transaction instanceof ClientTransaction ? this.#client : this.#server;
+      if (table.get(transaction.key) === transaction) table.delete(transaction.key);
+    },
+  };
 
   private constructor(config: TransactionTimerConfig, supervisor: DynamicSupervisorRef<StartArgs, Child>) {
     this.#config = config;
@@ -175,9 +182,7 @@ export class TransactionManager implements Child {
     if (this.#client.has(key)) throw new Error(`a client transaction for branch ${branch} and method ${request.method} already exists`);
     const transaction = new ClientTransaction(key, detach(branch), request, transport, tu, this.#config);
     this.#client.set(transaction.key, transaction);
-    transaction.onTerminated(() => {
-      if (this.#client.get(transaction.key) === transaction) this.#client.delete(transaction.key);
-    });
+    transaction.onTerminated(this.#reaper);
     try {
       await this.#supervisor.startChild({ side: 'client', args: { transaction, tu } });
     } catch (error) {
@@ -220,10 +225,12 @@ export class TransactionManager implements Child {
     this.#server.set(transaction.key, transaction);
     const ackKey = transaction.kind === 'inviteServer' ? detachKey(ack2543Key(request)) : undefined;
     if (ackKey !== undefined) this.#ack2543.set(ackKey, transaction);
-    transaction.onTerminated(() => {
-      if (this.#server.get(transaction.key) === transaction) this.#server.delete(transaction.key);
-      if (ackKey !== undefined && this.#ack2543.get(ackKey) === transaction) this.#ack2543.delete(ackKey);
-    });
+    transaction.onTerminated(this.#reaper);
+    if (ackKey !== undefined) {
+      transaction.onTerminated(() => {
+        if (this.#ack2543.get(ackKey) === transaction) this.#ack2543.delete(ackKey);
+      });
+    }
     this.#supervisor.startChild({ side: 'server', args: { transaction, tu } }).catch((error: unknown) => transaction.startFailed(error));
     return { type: 'new', transaction };
   }

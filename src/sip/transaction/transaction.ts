@@ -36,6 +36,12 @@ export interface TransportErrorMsg {
   readonly error: unknown;
 }
 
+/**
+ * Told when a transaction is Terminated: a function, or an object told which transaction (one object
+ * can watch many transactions without a closure each).
+ */
+export type TerminationListener = ((reason: ExitReason) => void) | { transactionTerminated(transaction: Transaction, reason: ExitReason): void };
+
 /** The result of handing a message to the transport: `undefined` when accepted, else the synchronous failure. */
 export type TransmitFailure = { readonly error: unknown } | undefined;
 
@@ -59,7 +65,7 @@ export abstract class Transaction<M extends { readonly type: string } = { readon
   #exit: ExitReason | undefined;
   /** `terminated`, made on first use (most transactions are only watched through {@link onTerminated}). */
   #terminated: PromiseWithResolvers<ExitReason> | undefined;
-  #listeners: ((reason: ExitReason) => void) | ((reason: ExitReason) => void)[] | undefined;
+  #listeners: TerminationListener | TerminationListener[] | undefined;
 
   constructor(kind: TransactionKind, key: string, request: SipRequest, transport: TransactionTransport, config: TransactionTimerConfig) {
     this.kind = kind;
@@ -107,15 +113,28 @@ export abstract class Transaction<M extends { readonly type: string } = { readon
    * once if it has): {@link terminated} without a promise per watcher.
    * @internal the transaction manager and the TU
    */
-  onTerminated(listener: (reason: ExitReason) => void): void {
+  onTerminated(listener: TerminationListener): void {
     if (this.#exit !== undefined) {
-      listener(this.#exit);
+      this.#tell(listener, this.#exit);
       return;
     }
     const listeners = this.#listeners;
     if (listeners === undefined) this.#listeners = listener;
-    else if (typeof listeners === 'function') this.#listeners = [listeners, listener];
-    else listeners.push(listener);
+    else if (Array.isArray(listeners)) listeners.push(listener);
+    else this.#listeners = [listeners, listener];
+  }
+
+  #tell(listener: TerminationListener, reason: ExitReason): void {
+    if (typeof listener === 'function') listener(reason);
+    else listener.transactionTerminated(this as unknown as Transaction, reason);
+  }
+
+  /**
+   * The machine exited (the transaction watches it itself: no closure per transaction).
+   * @internal the machine only
+   */
+  onChildExit(reason: ExitReason): void {
+    this.#ended(reason);
   }
 
   #ended(reason: ExitReason): void {
@@ -125,8 +144,8 @@ export abstract class Transaction<M extends { readonly type: string } = { readon
     const listeners = this.#listeners;
     this.#listeners = undefined;
     if (listeners === undefined) return;
-    if (typeof listeners === 'function') listeners(reason);
-    else for (const listener of listeners) listener(reason);
+    if (Array.isArray(listeners)) for (const listener of listeners) this.#tell(listener, reason);
+    else this.#tell(listeners, reason);
   }
 
   /** The machine, once started. */
@@ -179,7 +198,7 @@ export abstract class Transaction<M extends { readonly type: string } = { readon
     this.#ref = ref;
     this.#pending = undefined;
     for (const msg of pending) ref.cast(msg);
-    watchExit(ref, (reason) => this.#ended(reason));
+    watchExit(ref, this);
   }
 
   /**
