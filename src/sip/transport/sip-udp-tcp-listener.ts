@@ -74,6 +74,8 @@ export class SipUdpTcpListener {
   readonly flows: FlowTable;
   readonly #options: SipUdpTcpListenerOptions;
   readonly #logger: Logger;
+  /** The UDP socket's address family (read once: `address()` is a system call). */
+  #udpFamily: 4 | 6 = 4;
   readonly #stats = new TransportStats();
   readonly #inbound: InboundContext;
   readonly #maxMessageBytes: number;
@@ -145,7 +147,9 @@ export class SipUdpTcpListener {
       tcp.on('error', (error) => this.#logger.error({ err: error }, 'SIP TCP server error'));
       udp.on('error', (error) => this.#logger.error({ err: error }, 'SIP UDP socket error'));
       udp.on('message', (bytes, rinfo) => this.#datagram(bytes, rinfo.address, rinfo.port));
-      this.#address = { address: normalizeAddress(udp.address().address), port };
+      const bound = udp.address();
+      this.#udpFamily = bound.family === 'IPv6' ? 6 : 4;
+      this.#address = { address: normalizeAddress(bound.address), port };
       this.#state = 'listening';
       this.#startSweep();
       return this.#address;
@@ -171,7 +175,7 @@ export class SipUdpTcpListener {
     if (this.#state !== 'listening') throw new SipTransportError('TANDEM_ERR_SIP_LISTENER_CLOSED');
     if (isInvalidHost(target.host)) throw new SipTransportError('TANDEM_ERR_SIP_UNROUTABLE', `${target.host} is never resolved (RFC 7118 §5)`);
     if (target.transport === 'udp') {
-      const address = await resolve(target.host, this.#udp!.address().family === 'IPv6' ? 6 : 4);
+      const address = await resolve(target.host, this.#udpFamily);
       return this.#udpFlow(address, target.port);
     }
     if (target.transport === 'tcp') return this.#tcpFlowTo(target.host, target.port);
