@@ -590,21 +590,34 @@ class Machine implements MachineRef, ExitWatchable {
   /** Several timeout actions: the last per timeout wins (SPEC A.15), applied in order of appearance. */
   #applyTimeouts(actions: readonly Action[] | undefined, enterActions: readonly Action[] | undefined): void {
     const all: TimeoutAction[] = [];
-    for (const list of [actions, enterActions]) {
-      for (const action of list ?? []) {
-        if (action.type === 'startTimeout' || action.type === 'cancelTimeout' || action.type === 'updateTimeout') all.push(action);
+    if (actions !== undefined) collectTimeouts(actions, all);
+    if (enterActions !== undefined) collectTimeouts(enterActions, all);
+    if (all.length > 16) {
+      // Many: one pass from the end with a set of keys.
+      const seen = new Set<string>();
+      const winners: TimeoutAction[] = [];
+      for (let i = all.length - 1; i >= 0; i--) {
+        const action = all[i] as TimeoutAction;
+        const key = action.timeout === 'genericTimeout' ? `g:${action.name}` : action.timeout;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        winners.push(action);
       }
+      for (let i = winners.length - 1; i >= 0; i--) this.#applyTimeout(winners[i] as TimeoutAction);
+      return;
     }
-    const seen = new Set<string>();
-    const winners: TimeoutAction[] = [];
-    for (let i = all.length - 1; i >= 0; i--) {
+    // A handful (the usual case): a pairwise scan, no keys or Set to build.
+    for (let i = 0; i < all.length; i++) {
       const action = all[i] as TimeoutAction;
-      const key = action.timeout === 'genericTimeout' ? `g:${action.name}` : action.timeout;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      winners.push(action);
+      let superseded = false;
+      for (let k = i + 1; k < all.length; k++) {
+        if (sameTimeout(action, all[k] as TimeoutAction)) {
+          superseded = true;
+          break;
+        }
+      }
+      if (!superseded) this.#applyTimeout(action);
     }
-    for (let i = winners.length - 1; i >= 0; i--) this.#applyTimeout(winners[i] as TimeoutAction);
   }
 
   /** Starts, cancels or updates one timeout (SPEC A.10–A.14). */
@@ -807,6 +820,18 @@ class Machine implements MachineRef, ExitWatchable {
   static #hasHandler(states: NonNullable<AnySpec['states']>, state: unknown): boolean {
     return typeof state === 'string' && Object.hasOwn(states, state) && typeof states[state] === 'function';
   }
+}
+
+function collectTimeouts(list: readonly Action[], into: TimeoutAction[]): void {
+  for (let i = 0; i < list.length; i++) {
+    const action = list[i] as Action;
+    if (action.type === 'startTimeout' || action.type === 'cancelTimeout' || action.type === 'updateTimeout') into.push(action);
+  }
+}
+
+/** Whether two timeout actions are about the same timeout (a generic one by name). */
+function sameTimeout(a: TimeoutAction, b: TimeoutAction): boolean {
+  return a.timeout === b.timeout && (a.timeout !== 'genericTimeout' || a.name === b.name);
 }
 
 function describeAction(action: unknown): string {
