@@ -20,7 +20,8 @@
  *
  * @module
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { hash64 } from '../hash.ts';
 import { createResponse, type SipMessage, type SipRequest, type SipResponse, type Uri, type Via } from '../index.ts';
 import type { ClientTransaction, ClientTransactionUser, ServerTransaction, ServerTransactionUser, TransactionManager } from '../transaction/index.ts';
 import { type BoundTransport, DEFAULT_SIP_PORT, type Flow, type MessageSender, requestTransport, responseDestination, responseTransport } from '../transport/index.ts';
@@ -246,7 +247,7 @@ export class SipProxy implements TransportUser {
     forwarded.decrementMaxForwards();
     // §16.11: a stateless proxy's branch is the same for retransmissions of the same request.
     const incoming = ack.topVia?.branch ?? `${ack.callId}/${ack.cseq.seq}`;
-    const branch = `z9hG4bK${createHash('sha256').update(`${incoming}|ACK|${this.#local.host}:${this.#local.port}`).digest('base64url').slice(0, 22)}`;
+    const branch = `z9hG4bK${hash64(`${incoming}|ACK|${this.#local.host}:${this.#local.port}`)}`;
     forwarded.prependVia(this.#via(decision.target.transport, branch));
     this.#sender.send(forwarded, decision.target).catch((error: unknown) => this.#onError(error, 'ack'));
   }
@@ -341,7 +342,7 @@ export function uriTarget(uri: Uri): ProxyTarget | undefined {
  */
 export function loopKey(request: SipRequest): string {
   const fields = [request.uri.raw, request.to.tag ?? '', request.from.tag ?? '', request.callId, String(request.cseq.seq), ...request.getAll('proxy-require'), ...request.getAll('proxy-authorization'), ...request.getAll('route')];
-  return createHash('sha256').update(fields.join('\n')).digest('base64url').slice(0, 16);
+  return hash64(fields.join('\n'));
 }
 
 /** A copy to edit (the original stays with its transaction): structural, no serialize and re-parse. */
