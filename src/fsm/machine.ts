@@ -95,6 +95,8 @@ export function startMachine<S, D, M = unknown, R = unknown, A = void>(
 
 class Machine implements MachineRef, ExitWatchable {
   static #runQueue: (Machine | undefined)[] = [];
+  /** Specs already validated: a spec started thousands of times (a SIP transaction's) is checked once. */
+  static readonly #validSpecs = new WeakSet<object>();
   static #runHead = 0;
   static #flushScheduled = false;
 
@@ -145,7 +147,10 @@ class Machine implements MachineRef, ExitWatchable {
   }
 
   static async start(spec: unknown, args: unknown, options: StartMachineOptions): Promise<Machine> {
-    validateSpec(spec);
+    if (!Machine.#validSpecs.has(spec as object)) {
+      validateSpec(spec);
+      Machine.#validSpecs.add(spec as object);
+    }
     const s = spec as AnySpec & { init(args: unknown): unknown };
     const init = await s.init(args);
     if (typeof init !== 'object' || init === null || !('state' in init)) {

@@ -84,6 +84,7 @@ export class SipProxy implements TransportUser {
   readonly #sender: MessageSender;
   readonly #routes: (request: SipRequest) => ProxyTarget | undefined;
   readonly #local: LocalAddress;
+  readonly #localHost: string;
   readonly #recordRoute: boolean;
   readonly #supported: ReadonlySet<string>;
   readonly #retryAfter: number;
@@ -96,6 +97,7 @@ export class SipProxy implements TransportUser {
     this.#sender = options.sender;
     this.#routes = options.routes;
     this.#local = options.localVia;
+    this.#localHost = bare(options.localVia.host).toLowerCase();
     this.#recordRoute = options.recordRoute;
     this.#supported = new Set((options.supported ?? []).map((t) => t.toLowerCase()));
     this.#retryAfter = options.retryAfter ?? 5;
@@ -307,11 +309,17 @@ export class SipProxy implements TransportUser {
   }
 
   #isOurVia(via: Via | undefined): boolean {
-    return via !== undefined && sameHost(via.host, this.#local.host) && (via.port ?? DEFAULT_SIP_PORT) === this.#local.port;
+    return via !== undefined && (via.port ?? DEFAULT_SIP_PORT) === this.#local.port && this.#isOurHost(via.host);
   }
 
   #isOurs(uri: Uri): boolean {
-    return uri.kind === 'sip' && sameHost(uri.host, this.#local.host) && (uri.port ?? DEFAULT_SIP_PORT) === this.#local.port;
+    return uri.kind === 'sip' && (uri.port ?? DEFAULT_SIP_PORT) === this.#local.port && this.#isOurHost(uri.host);
+  }
+
+  /** Whether `host` is our host (case-insensitive, IPv6 brackets ignored); our side normalized once. */
+  #isOurHost(host: string): boolean {
+    const h = bare(host);
+    return h === this.#localHost || h.toLowerCase() === this.#localHost;
   }
 
   #guard(run: () => void, context: string): void {
@@ -358,10 +366,6 @@ function finish(context: ForwardContext): void {
 
 function tag(): string {
   return randomBytes(6).toString('hex');
-}
-
-function sameHost(a: string, b: string): boolean {
-  return bare(a).toLowerCase() === bare(b).toLowerCase();
 }
 
 function bare(host: string): string {

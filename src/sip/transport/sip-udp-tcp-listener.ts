@@ -65,6 +65,9 @@ export interface SipUdpTcpListenerOptions {
   readonly parseOptions?: ParseOptions;
 }
 
+/** How many recently used UDP flows are looked at before the flow map. */
+const RECENT_UDP_FLOWS = 4;
+
 /** Default {@link SipUdpTcpListenerOptions.udpReceiveBufferBytes}. */
 const UDP_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 
@@ -74,6 +77,8 @@ export class SipUdpTcpListener {
   readonly flows: FlowTable;
   readonly #options: SipUdpTcpListenerOptions;
   readonly #logger: Logger;
+  /** The UDP flows used last, most recent first (a closed one is skipped, and soon pushed out). */
+  readonly #recentUdpFlows: UdpFlow[] = [];
   /** The UDP socket's address family (read once: `address()` is a system call). */
   #udpFamily: 4 | 6 = 4;
   readonly #stats = new TransportStats();
@@ -233,9 +238,18 @@ export class SipUdpTcpListener {
   }
 
   #udpFlow(address: string, port: number): UdpFlow {
+    // Most datagrams come from a few peers: look at the last flows used before building a key.
+    const recent = this.#recentUdpFlows;
+    for (let i = 0; i < recent.length; i++) {
+      const flow = recent[i]!;
+      if (flow.remote.port === port && flow.remote.address === address && !flow.closed) return flow;
+    }
     const key = `${address}:${port}`;
     const existing = this.#udpFlows.get(key);
-    if (existing !== undefined && !existing.closed) return existing;
+    if (existing !== undefined && !existing.closed) {
+      this.#remember(existing);
+      return existing;
+    }
     const { id, token } = this.flows.allocate('udp');
     const flow = new UdpFlow(
       {
@@ -254,7 +268,14 @@ export class SipUdpTcpListener {
     );
     this.#udpFlows.set(key, flow);
     this.flows.add(flow);
+    this.#remember(flow);
     return flow;
+  }
+
+  #remember(flow: UdpFlow): void {
+    const recent = this.#recentUdpFlows;
+    if (recent.length >= RECENT_UDP_FLOWS) recent.pop();
+    recent.unshift(flow);
   }
 
   #startSweep(): void {
