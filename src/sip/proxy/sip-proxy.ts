@@ -23,7 +23,7 @@
 import { randomBytes } from 'node:crypto';
 import { hash64 } from '../hash.ts';
 import { createResponse, type SipMessage, type SipRequest, type SipResponse, type Uri, type Via } from '../index.ts';
-import type { ClientTransaction, ClientTransactionUser, ServerTransaction, ServerTransactionUser, TransactionManager } from '../transaction/index.ts';
+import type { ClientTransaction, ClientTransactionUser, ClientTransportFailure, ServerTransaction, ServerTransactionUser, TransactionManager } from '../transaction/index.ts';
 import { type BoundTransport, DEFAULT_SIP_PORT, type Flow, type MessageSender, requestTransport, responseDestination, responseTransport } from '../transport/index.ts';
 import type { TransportEvent, TransportUser } from '../transport/index.ts';
 import { createCancel } from './cancel.ts';
@@ -60,8 +60,18 @@ export interface SipProxyOptions {
   readonly onError?: (error: unknown, context: string) => void;
 }
 
-/** The response context of one forwarded request (§16.2), with its single branch. */
-interface ForwardContext {
+/** What a {@link ForwardContext} reports its client transaction's events to (the proxy: one object for all). */
+interface ForwardEvents {
+  response(context: ForwardContext, response: SipResponse): void;
+  timeout(context: ForwardContext): void;
+  transportError(context: ForwardContext, failure: ClientTransportFailure): void;
+}
+
+/**
+ * The response context of one forwarded request (§16.2), with its single branch; it is also the TU
+ * of the branch's client transaction (a class, not closures: it lives as long as that transaction).
+ */
+class ForwardContext implements ClientTransactionUser {
   readonly server: ServerTransaction;
   /**
    * The request as forwarded (our Via on top), for the CANCEL; released once the final response is
@@ -69,11 +79,31 @@ interface ForwardContext {
    */
   forwarded: SipRequest | undefined;
   readonly transport: BoundTransport;
-  client: ClientTransaction | undefined;
-  provisional: boolean;
-  final: boolean;
-  cancelled: boolean;
-  cancelSent: boolean;
+  client: ClientTransaction | undefined = undefined;
+  provisional = false;
+  final = false;
+  cancelled = false;
+  cancelSent = false;
+  readonly #events: ForwardEvents;
+
+  constructor(server: ServerTransaction, forwarded: SipRequest, transport: BoundTransport, events: ForwardEvents) {
+    this.server = server;
+    this.forwarded = forwarded;
+    this.transport = transport;
+    this.#events = events;
+  }
+
+  onResponse(response: SipResponse): void {
+    this.#events.response(this, response);
+  }
+
+  onTimeout(): void {
+    this.#events.timeout(this);
+  }
+
+  onTransportError(failure: ClientTransportFailure): void {
+    this.#events.transportError(this, failure);
+  }
 }
 
 type RouteDecision = { readonly ok: true; readonly target: ProxyTarget } | { readonly ok: false; readonly status: number; readonly reason?: string };
@@ -91,6 +121,8 @@ export class SipProxy implements TransportUser {
   readonly #onError: (error: unknown, context: string) => void;
   /** INVITE response contexts by server transaction, for CANCEL (§16.10). */
   readonly #invites = new Map<ServerTransaction, ForwardContext>();
+  /** Forgets the context of a terminated INVITE server transaction (one object for all of them). */
+  readonly #inviteEnded = { transactionTerminated: (transaction: unknown): void => void this.#invites.delete(transaction as ServerTransaction) };
 
   constructor(options: SipProxyOptions) {
     this.#transactions = options.transactions;
@@ -163,12 +195,12 @@ export class SipProxy implements TransportUser {
     forwarded.prependVia(this.#via(target.transport, `${this.#transactions.newBranch()}.${loopHash}`));
 
     const transport = requestTransport(this.#sender, target);
-    const context: ForwardContext = { server, forwarded, transport, client: undefined, provisional: false, final: false, cancelled: false, cancelSent: false };
+    const context = new ForwardContext(server, forwarded, transport, this.#forwardEvents);
     if (request.method === 'INVITE') {
       this.#invites.set(server, context);
-      server.onTerminated(() => this.#invites.delete(server));
+      server.onTerminated(this.#inviteEnded);
     }
-    this.#transactions.sendRequest(forwarded, transport, this.#clientUser(context)).then(
+    this.#transactions.sendRequest(forwarded, transport, context).then(
       (client) => {
         context.client = client;
         if (context.cancelled && context.provisional) this.#sendCancel(context);
@@ -183,25 +215,23 @@ export class SipProxy implements TransportUser {
     );
   }
 
-  #clientUser(context: ForwardContext): ClientTransactionUser {
-    const { server } = context;
-    return {
-      onResponse: (response) => this.#guard(() => this.#relay(context, response), 'response'),
-      onTimeout: () =>
-        this.#guard(() => {
-          if (context.final) return;
-          finish(context);
-          server.respond(createResponse(server.request, 408, { toTag: tag() }));
-        }, 'timeout'),
-      onTransportError: (failure) =>
-        this.#guard(() => {
-          if (context.final || failure.response === undefined) return;
-          finish(context);
-          this.#onError(failure.error, 'forward');
-          server.respond(createResponse(server.request, 503, { toTag: tag(), headers: [['Retry-After', String(this.#retryAfter)]] }));
-        }, 'transport error'),
-    };
-  }
+  /** The events of every branch's client transaction (one object: see {@link ForwardContext}). */
+  readonly #forwardEvents: ForwardEvents = {
+    response: (context, response) => this.#guard(() => this.#relay(context, response), 'response'),
+    timeout: (context) =>
+      this.#guard(() => {
+        if (context.final) return;
+        finish(context);
+        context.server.respond(createResponse(context.server.request, 408, { toTag: tag() }));
+      }, 'timeout'),
+    transportError: (context, failure) =>
+      this.#guard(() => {
+        if (context.final || failure.response === undefined) return;
+        finish(context);
+        this.#onError(failure.error, 'forward');
+        context.server.respond(createResponse(context.server.request, 503, { toTag: tag(), headers: [['Retry-After', String(this.#retryAfter)]] }));
+      }, 'transport error'),
+  };
 
   /** §16.7: a response from the branch goes upstream, without our Via; 100 Trying is never forwarded. */
   #relay(context: ForwardContext, received: SipResponse): void {
