@@ -9,6 +9,7 @@
  *
  *   node bench/sip/run.ts                                        # 7 rates x 5 s x 2 paths, ~2-3 min
  *   BENCH_STEP_SECONDS=2 BENCH_RATES=200,800 node bench/sip/run.ts   # quick check
+ *   BENCH_SIPP_BUFFER=65535 node bench/sip/run.ts                # sipp's own default socket buffers
  *
  * Results: bench/results/sip.json (git-ignored).
  */
@@ -41,6 +42,12 @@ const RATES = (process.env['BENCH_RATES'] ?? '200,400,600,800,1000,1200,1500').s
   if (!Number.isInteger(n) || n <= 0) throw new Error(`BENCH_RATES: not a positive integer: ${JSON.stringify(s)}`);
   return n;
 });
+/**
+ * Socket buffer size of every sipp (`-buff_size`, both paths alike). sipp's default (64 KiB) overflows
+ * when a burst arrives while sipp itself is descheduled on a busy machine, and the datagrams the kernel
+ * drops then count against whichever path was running, not against what it measures.
+ */
+const SIPP_BUFFER = envNumber('BENCH_SIPP_BUFFER', 4 * 1024 * 1024);
 /** Extra time a step may take beyond its nominal length (calls still outstanding then count as failed). */
 const STEP_GRACE_SECONDS = 5;
 /** Pause between steps, so late retransmissions of one step do not land in the next. */
@@ -169,7 +176,7 @@ interface UacResult {
 }
 
 function startUas(port: number): ChildProcess {
-  return spawn('sipp', ['-sn', 'uas', '-i', '127.0.0.1', '-p', String(port), '-nostdin'], { stdio: 'ignore' });
+  return spawn('sipp', ['-sn', 'uas', '-i', '127.0.0.1', '-p', String(port), '-buff_size', String(SIPP_BUFFER), '-nostdin'], { stdio: 'ignore' });
 }
 
 async function runUac(target: string, localPort: number, rate: number, seconds: number): Promise<UacResult> {
@@ -181,7 +188,7 @@ async function runUac(target: string, localPort: number, rate: number, seconds: 
   const timeoutS = Math.ceil(seconds + STEP_GRACE_SECONDS);
   const args = [
     '-sn', 'uac', target, '-i', '127.0.0.1', '-p', String(localPort),
-    '-r', String(rate), '-m', String(calls), '-l', String(limit), '-timeout', `${timeoutS}s`,
+    '-r', String(rate), '-m', String(calls), '-l', String(limit), '-timeout', `${timeoutS}s`, '-buff_size', String(SIPP_BUFFER),
     '-nostdin', '-trace_err', '-error_file', join(dir, 'err.log'), '-trace_stat', '-stf', join(dir, 'stat.csv'), '-fd', '1',
   ];
   const started = performance.now();

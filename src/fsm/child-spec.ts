@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Child } from './child.ts';
+import { type Child, isExitWatchable } from './child.ts';
 import type { Clock } from './clock.ts';
 import { DuplicateChildError, type ErrorDetail, InvalidChildSpecError } from './errors.ts';
 import { type ExitReason, isCleanExit } from './exit-reason.ts';
@@ -208,5 +208,6 @@ export function exitOf(child: Child): Promise<ExitReason> {
 export function isChild(value: unknown): value is Child {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return typeof v.stop === 'function' && typeof v.kill === 'function' && v.exited instanceof Promise;
+  // A machine's `exited` promise is made on first use: do not make it just to check it.
+  return typeof v.stop === 'function' && typeof v.kill === 'function' && (isExitWatchable(value) || v.exited instanceof Promise);
 }

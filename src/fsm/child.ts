@@ -34,6 +34,53 @@ export interface Child {
   describe?(): JsonValue;
 }
 
+/**
+ * Internal protocol: a child that can report its exit to a callback without a promise per watcher.
+ * `child[WATCH_EXIT](listener)` calls `listener(reason)` (or `listener.onChildExit(reason, child)`) once,
+ * when the child exits (synchronously,
+ * inside its exit; at once if it already exited). Machines implement it: supervisors and the SIP
+ * transaction layer watch thousands of short-lived machines, and a promise chain per watcher costs
+ * memory for as long as each machine lives.
+ * @internal
+ */
+export const WATCH_EXIT: unique symbol = Symbol('tandem.watchExit');
+
+/**
+ * What {@link WATCH_EXIT} calls: a function, or an object told which child exited (one object can
+ * watch many children without a closure each).
+ * @internal
+ */
+export type ExitWatcher = ((reason: ExitReason) => void) | { onChildExit(reason: ExitReason, child: Child): void };
+
+/** A child implementing {@link WATCH_EXIT}. @internal */
+export interface ExitWatchable {
+  [WATCH_EXIT](listener: ExitWatcher): void;
+}
+
+/**
+ * Calls `listener` with `child`'s exit reason: through {@link WATCH_EXIT} when the child has it,
+ * else from a microtask once `exited` resolves (a rejection becomes `{ error }`).
+ * @internal
+ */
+export function watchExit(child: Child, listener: ExitWatcher): void {
+  const watchable = child as Partial<ExitWatchable>;
+  const watch = watchable[WATCH_EXIT];
+  if (typeof watch === 'function') {
+    watch.call(child, listener);
+    return;
+  }
+  const call = (reason: ExitReason): void => {
+    if (typeof listener === 'function') listener(reason);
+    else listener.onChildExit(reason, child);
+  };
+  void child.exited.then(call, (error: unknown) => call({ error }));
+}
+
+/** True when `value` implements {@link WATCH_EXIT}. @internal */
+export function isExitWatchable(value: object): boolean {
+  return typeof (value as Partial<ExitWatchable>)[WATCH_EXIT] === 'function';
+}
+
 /** Best-effort JSON view of any value (states of `handleEvent` machines may be anything). */
 export function toJson(value: unknown): JsonValue {
   try {

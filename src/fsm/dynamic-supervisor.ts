@@ -8,7 +8,7 @@
  */
 import { withDeadline } from './deadline.ts';
 import { supEscalationChannel, supRestartChannel } from './channels.ts';
-import type { Child, JsonValue, StopOptions } from './child.ts';
+import { type Child, type JsonValue, type StopOptions, watchExit } from './child.ts';
 import {
   type ChildType,
   checkPolicy,
@@ -144,6 +144,18 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
   /** Starts and restarts in progress: shutdown waits for them (a start that resolves late is killed and awaited). */
   readonly #starting = new Set<Promise<unknown>>();
   #nextChild = 1;
+  /** Watches every child's exit (one object for all: no closure per child). */
+  readonly #watcher = {
+    onChildExit: (reason: ExitReason, child: Child): void => {
+      // `#byHandle` holds exactly the current handles: a child forgotten (terminateChild, shutdown)
+      // or replaced is not handled here, as `#childExited` would ignore it.
+      const record = this.#byHandle.get(child as C);
+      if (record === undefined) return;
+      queueMicrotask(() => {
+        this.#childExited(record, child as C, reason).catch((error: unknown) => this.#crash(error));
+      });
+    },
+  };
   #status: SupervisorStatus = 'running';
   readonly #exited = Promise.withResolvers<ExitReason>();
 
@@ -270,9 +282,9 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
     record.status = 'running';
     this.#children.add(record);
     this.#byHandle.set(child, record);
-    void exitOf(child)
-      .then((reason) => this.#childExited(record, child, reason))
-      .catch((error: unknown) => this.#crash(error));
+    // Watched without a promise per child (machines): the reaction runs from a microtask, as it did
+    // when it hung off `exited`.
+    watchExit(child, this.#watcher);
     return child;
   }
 

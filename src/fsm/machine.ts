@@ -30,8 +30,8 @@
  */
 import type { Action, TimeoutAction, TimeoutType } from './actions.ts';
 import { exitChannel, stateChangeChannel, timeoutChannel } from './channels.ts';
-import { type JsonValue, type StopOptions, toJson } from './child.ts';
-import { type Clock, defaultClock } from './clock.ts';
+import { type ExitWatchable, type ExitWatcher, type JsonValue, type StopOptions, toJson, WATCH_EXIT } from './child.ts';
+import { type Clock, defaultClock, HeapClock } from './clock.ts';
 import { deepEqual } from './deep-equal.ts';
 import { CallTimeoutError, InvalidResultError, NotRunningError, StopTimeoutError } from './errors.ts';
 import type { From, MachineEvent } from './events.ts';
@@ -93,8 +93,10 @@ export function startMachine<S, D, M = unknown, R = unknown, A = void>(
   return Machine.start(spec, args, options) as Promise<MachineRef<S, M, R>>;
 }
 
-class Machine implements MachineRef {
+class Machine implements MachineRef, ExitWatchable {
   static #runQueue: (Machine | undefined)[] = [];
+  /** Specs already validated: a spec started thousands of times (a SIP transaction's) is checked once. */
+  static readonly #validSpecs = new WeakSet<object>();
   static #runHead = 0;
   static #flushScheduled = false;
 
@@ -106,9 +108,10 @@ class Machine implements MachineRef {
   #state: unknown;
   #data: unknown;
 
-  readonly #mailbox = new RingBuffer<Mail>();
+  /** Made on first use (as the queues below): a machine that waits holds no queue storage. */
+  #mailbox: RingBuffer<Mail> | null = null;
   /** Inserted and re-delivered postponed events: served before anything else. */
-  readonly #queue = new RingBuffer<MachineEvent>();
+  #queue: RingBuffer<MachineEvent> | null = null;
   /** Due zero-time timeouts: served after #queue, before the mailbox. */
   #zeroQueue: TimeoutFire[] | null = null;
   #postponed: MachineEvent[] | null = null;
@@ -124,6 +127,8 @@ class Machine implements MachineRef {
   #exit: ExitReason | undefined = undefined;
   #exited: Promise<ExitReason> | null = null;
   #resolveExited: ((reason: ExitReason) => void) | null = null;
+  /** {@link WATCH_EXIT} listeners: one function, or several. */
+  #exitListeners: ExitWatcher | ExitWatcher[] | null = null;
 
   // Scratch state of the transition in progress.
   #postponeRequested = false;
@@ -142,7 +147,10 @@ class Machine implements MachineRef {
   }
 
   static async start(spec: unknown, args: unknown, options: StartMachineOptions): Promise<Machine> {
-    validateSpec(spec);
+    if (!Machine.#validSpecs.has(spec as object)) {
+      validateSpec(spec);
+      Machine.#validSpecs.add(spec as object);
+    }
     const s = spec as AnySpec & { init(args: unknown): unknown };
     const init = await s.init(args);
     if (typeof init !== 'object' || init === null || !('state' in init)) {
@@ -229,6 +237,18 @@ class Machine implements MachineRef {
     return this.#exited;
   }
 
+  /** {@link WATCH_EXIT}: `listener(reason)` once this machine has exited (at once if it has). */
+  [WATCH_EXIT](listener: ExitWatcher): void {
+    if (this.#exit !== undefined) {
+      this.#notify(listener, this.#exit);
+      return;
+    }
+    const listeners = this.#exitListeners;
+    if (listeners === null) this.#exitListeners = listener;
+    else if (Array.isArray(listeners)) listeners.push(listener);
+    else this.#exitListeners = [listeners, listener];
+  }
+
   status(): MachineStatus {
     const now = this.#clock.now();
     const timers: TimerStatus[] = [];
@@ -242,7 +262,7 @@ class Machine implements MachineRef {
       id: this.id,
       state: this.#state,
       data: this.#data,
-      queueLength: this.#mailbox.length + this.#queue.length + (this.#zeroQueue?.length ?? 0),
+      queueLength: (this.#mailbox?.length ?? 0) + (this.#queue?.length ?? 0) + (this.#zeroQueue?.length ?? 0),
       postponedCount: this.#postponed?.length ?? 0,
       timers,
       exitReason: this.#exit,
@@ -264,7 +284,7 @@ class Machine implements MachineRef {
   // ---- Scheduling ----------------------------------------------------------------------------
 
   #deliver(mail: Mail): void {
-    this.#mailbox.push(mail);
+    (this.#mailbox ??= new RingBuffer<Mail>()).push(mail);
     if (!this.#scheduled && !this.#running) {
       this.#scheduled = true;
       Machine.#schedule(this);
@@ -314,13 +334,15 @@ class Machine implements MachineRef {
     try {
       for (;;) {
         let event: MachineEvent | undefined;
-        if (this.#queue.length > 0) {
-          event = this.#queue.shift() as MachineEvent;
+        const queue = this.#queue;
+        const mailbox = this.#mailbox;
+        if (queue !== null && queue.length > 0) {
+          event = queue.shift() as MachineEvent;
         } else if (this.#zeroQueue !== null && this.#zeroQueue.length > 0) {
           event = this.#expire(this.#zeroQueue.shift() as TimeoutFire);
           if (event === undefined) continue;
-        } else if (this.#mailbox.length > 0) {
-          const mail = this.#mailbox.shift() as Mail;
+        } else if (mailbox !== null && mailbox.length > 0) {
+          const mail = mailbox.shift() as Mail;
           if (mail instanceof TimeoutFire) {
             event = this.#expire(mail);
             if (event === undefined) continue;
@@ -331,6 +353,10 @@ class Machine implements MachineRef {
             event = mail;
           }
         } else {
+          // Idle: drained queues go, so a machine that waits (for a timer, say) holds none.
+          this.#queue = null;
+          this.#mailbox = null;
+          this.#zeroQueue = null;
           return;
         }
         this.#handle(event);
@@ -487,7 +513,7 @@ class Machine implements MachineRef {
     if (changed) {
       const postponed = this.#postponed;
       if (postponed !== null && postponed.length > 0) {
-        this.#queue.unshiftAll(postponed);
+        (this.#queue ??= new RingBuffer<MachineEvent>()).unshiftAll(postponed);
         this.#postponed = null;
       }
       const stateSlot = this.#stateSlot;
@@ -563,27 +589,40 @@ class Machine implements MachineRef {
     for (const action of actions ?? []) {
       if (action.type === 'nextEvent') events.push({ type: 'internal', msg: action.msg });
     }
-    this.#queue.unshiftAll(events);
+    (this.#queue ??= new RingBuffer<MachineEvent>()).unshiftAll(events);
   }
 
   /** Several timeout actions: the last per timeout wins (SPEC A.15), applied in order of appearance. */
   #applyTimeouts(actions: readonly Action[] | undefined, enterActions: readonly Action[] | undefined): void {
     const all: TimeoutAction[] = [];
-    for (const list of [actions, enterActions]) {
-      for (const action of list ?? []) {
-        if (action.type === 'startTimeout' || action.type === 'cancelTimeout' || action.type === 'updateTimeout') all.push(action);
+    if (actions !== undefined) collectTimeouts(actions, all);
+    if (enterActions !== undefined) collectTimeouts(enterActions, all);
+    if (all.length > 16) {
+      // Many: one pass from the end with a set of keys.
+      const seen = new Set<string>();
+      const winners: TimeoutAction[] = [];
+      for (let i = all.length - 1; i >= 0; i--) {
+        const action = all[i] as TimeoutAction;
+        const key = action.timeout === 'genericTimeout' ? `g:${action.name}` : action.timeout;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        winners.push(action);
       }
+      for (let i = winners.length - 1; i >= 0; i--) this.#applyTimeout(winners[i] as TimeoutAction);
+      return;
     }
-    const seen = new Set<string>();
-    const winners: TimeoutAction[] = [];
-    for (let i = all.length - 1; i >= 0; i--) {
+    // A handful (the usual case): a pairwise scan, no keys or Set to build.
+    for (let i = 0; i < all.length; i++) {
       const action = all[i] as TimeoutAction;
-      const key = action.timeout === 'genericTimeout' ? `g:${action.name}` : action.timeout;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      winners.push(action);
+      let superseded = false;
+      for (let k = i + 1; k < all.length; k++) {
+        if (sameTimeout(action, all[k] as TimeoutAction)) {
+          superseded = true;
+          break;
+        }
+      }
+      if (!superseded) this.#applyTimeout(action);
     }
-    for (let i = winners.length - 1; i >= 0; i--) this.#applyTimeout(winners[i] as TimeoutAction);
   }
 
   /** Starts, cancels or updates one timeout (SPEC A.10–A.14). */
@@ -613,7 +652,13 @@ class Machine implements MachineRef {
     slot.gen++;
     let timer = slot.timer;
     if (timer === null) {
-      timer = this.#clock.createTimer(() => this.#onTimer(slot));
+      const clock = this.#clock;
+      if (clock instanceof HeapClock) {
+        slot.owner = this;
+        timer = clock.createTimerWith(Machine.#slotExpired, slot);
+      } else {
+        timer = clock.createTimer(() => this.#onTimer(slot));
+      }
       slot.timer = timer;
     }
     timer.arm(this.#clock.now() + action.ms);
@@ -632,6 +677,11 @@ class Machine implements MachineRef {
     if (slot.timer?.armed === true) slot.timer.disarm();
     if (slot.timeout === 'genericTimeout') this.#releaseGeneric(slot);
   }
+
+  /** The one expiry function of all slot timers on a {@link HeapClock}. */
+  static #slotExpired = (slot: TimeoutSlot): void => {
+    (slot.owner as Machine).#onTimer(slot);
+  };
 
   /** A clock timer expired: the expiry joins the mailbox like any external message. */
   #onTimer(slot: TimeoutSlot): void {
@@ -736,13 +786,30 @@ class Machine implements MachineRef {
         call.reject(error);
       }
     }
-    this.#mailbox.clear();
-    this.#queue.clear();
+    this.#mailbox = null;
+    this.#queue = null;
     this.#zeroQueue = null;
     this.#postponed = null;
     if (exitChannel.hasSubscribers) exitChannel.publish({ name: this.name, id: this.id, reason, state: this.#state });
     if (this.#resolveExited !== null) this.#resolveExited(reason);
     this.#resolveExited = null;
+    const listeners = this.#exitListeners;
+    this.#exitListeners = null;
+    if (listeners === null) return;
+    if (Array.isArray(listeners)) for (const listener of listeners) this.#notify(listener, reason);
+    else this.#notify(listeners, reason);
+  }
+
+  #notify(listener: ExitWatcher, reason: ExitReason): void {
+    try {
+      if (typeof listener === 'function') listener(reason);
+      else listener.onChildExit(reason, this);
+    } catch (error) {
+      // A watcher's bug must not break the machine's exit; report it like an unhandled rejection would.
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
   }
 
   // ---- Helpers -------------------------------------------------------------------------------
@@ -752,12 +819,24 @@ class Machine implements MachineRef {
   }
 
   #hasWork(): boolean {
-    return this.#queue.length > 0 || (this.#zeroQueue?.length ?? 0) > 0 || this.#mailbox.length > 0;
+    return (this.#queue?.length ?? 0) > 0 || (this.#zeroQueue?.length ?? 0) > 0 || (this.#mailbox?.length ?? 0) > 0;
   }
 
   static #hasHandler(states: NonNullable<AnySpec['states']>, state: unknown): boolean {
     return typeof state === 'string' && Object.hasOwn(states, state) && typeof states[state] === 'function';
   }
+}
+
+function collectTimeouts(list: readonly Action[], into: TimeoutAction[]): void {
+  for (let i = 0; i < list.length; i++) {
+    const action = list[i] as Action;
+    if (action.type === 'startTimeout' || action.type === 'cancelTimeout' || action.type === 'updateTimeout') into.push(action);
+  }
+}
+
+/** Whether two timeout actions are about the same timeout (a generic one by name). */
+function sameTimeout(a: TimeoutAction, b: TimeoutAction): boolean {
+  return a.timeout === b.timeout && (a.timeout !== 'genericTimeout' || a.name === b.name);
 }
 
 function describeAction(action: unknown): string {

@@ -39,7 +39,12 @@ export class RingBuffer<T> {
     const item = items[this.#head];
     items[this.#head] = undefined;
     this.#head = (this.#head + 1) & (items.length - 1);
-    this.#length--;
+    if (--this.#length === 0 && items.length <= RELEASE_CAPACITY) {
+      // Drained: a small array goes (a machine that waits long, e.g. a SIP transaction for 32 s,
+      // then holds no storage for its queues); a large one stays for the next burst.
+      this.#items = EMPTY as (T | undefined)[];
+      this.#head = 0;
+    }
     return item;
   }
 
@@ -74,3 +79,5 @@ export class RingBuffer<T> {
 }
 
 const EMPTY: readonly unknown[] = [];
+/** Capacity up to which a drained buffer releases its array. */
+const RELEASE_CAPACITY = 8;

@@ -23,6 +23,8 @@ export class TimeoutSlot {
   gen = 0;
   msg: unknown = undefined;
   timer: ClockTimer | null = null;
+  /** The machine whose slot this is, for a timer shared-function expiry (set with such a timer). */
+  owner: unknown = undefined;
 
   constructor(timeout: TimeoutType, name: string) {
     this.timeout = timeout;

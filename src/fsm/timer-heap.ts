@@ -22,10 +22,13 @@ export class HeapTimer {
   index = -1;
   /** True between `arm()` and expiry or `disarm()`. */
   armed = false;
-  readonly onExpire: () => void;
+  readonly onExpire: (arg?: unknown) => void;
+  /** Passed to `onExpire`: one shared function can serve many timers, without a closure each. */
+  readonly arg: unknown;
 
-  constructor(onExpire: () => void) {
+  constructor(onExpire: (arg?: unknown) => void, arg?: unknown) {
     this.onExpire = onExpire;
+    this.arg = arg;
   }
 }
 

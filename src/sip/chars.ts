@@ -125,3 +125,15 @@ export function allEscaped(s: string, bits: number, allowEmpty = false): boolean
   }
   return true;
 }
+
+/**
+ * A copy of the wire string `s` that shares no memory with the string it was cut from. V8 keeps
+ * substrings (and concatenations of them) as views of their parent: a transaction key or a To tag kept
+ * for the 32 s a transaction waits would keep the whole header section it was sliced from alive.
+ * Strings that are not one char per byte are returned as they are.
+ */
+export function detach(s: string): string {
+  if (s.length < 13) return s; // V8 copies short substrings anyway
+  const copy = Buffer.from(s, 'latin1').toString('latin1');
+  return copy === s ? copy : s;
+}

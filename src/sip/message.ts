@@ -117,6 +117,24 @@ export abstract class SipMessageBase {
     this.#source = init.source;
   }
 
+  /**
+   * An independent copy of this message: edits to one never show in the other. Header fields, the
+   * body bytes, `source` and the typed values parsed so far are immutable and shared (no re-parse);
+   * only the field list and the typed-value cache are copied. The copy keeps viewing the same bytes
+   * as this message (`body`, `source`).
+   */
+  abstract clone(): SipMessage;
+
+  /** For subclasses' `clone()`: `copy` gets this message's typed-value cache. */
+  protected shareCacheWith(copy: SipMessageBase): void {
+    copy.#cache = new Map(this.#cache);
+  }
+
+  /** For subclasses' `clone()`: the constructor argument of an equal message. */
+  protected init(): MessageInit {
+    return { startLine: this.#startLine, headers: this.#headers, body: this.#body, source: this.#source };
+  }
+
   /** The start line as a wire string, without CRLF. */
   get startLine(): string {
     return this.#startLine;
@@ -477,6 +495,12 @@ export class SipRequest extends SipMessageBase {
     this.version = init.version;
   }
 
+  clone(): SipRequest {
+    const copy = new SipRequest({ ...this.init(), method: this.method, uri: this.#uri, version: this.version });
+    this.shareCacheWith(copy);
+    return copy;
+  }
+
   /** The Request-URI. */
   get uri(): Uri {
     return this.#uri;
@@ -514,6 +538,12 @@ export class SipResponse extends SipMessageBase {
     this.status = init.status;
     this.reason = init.reason;
     this.version = init.version;
+  }
+
+  clone(): SipResponse {
+    const copy = new SipResponse({ ...this.init(), status: this.status, reason: this.reason, version: this.version });
+    this.shareCacheWith(copy);
+    return copy;
   }
 }
 

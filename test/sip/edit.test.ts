@@ -164,3 +164,33 @@ describe('unmodified messages serialize to their source bytes without copying', 
     expect(m.source).toBeUndefined();
   });
 });
+
+describe('clone() copies a message without re-parsing it', () => {
+  it('the copy serializes like the original, and edits to either do not show in the other', () => {
+    const m = request(INVITE);
+    expect(m.via).toHaveLength(1); // parsed before the clone: the copy shares the parsed values
+    const c = m.clone();
+    expect(text(serialize(c))).toBe(text(serialize(m)));
+    expect([c.method, c.uri.raw, c.cseq.seq]).toEqual([m.method, m.uri.raw, m.cseq.seq]);
+    c.prependVia('SIP/2.0/UDP proxy.example.com;branch=z9hG4bKc1');
+    c.decrementMaxForwards();
+    c.setRequestUri('sip:other@example.com');
+    expect(m.via.map((v) => v.branch)).toEqual(['z9hG4bK74bf9']);
+    expect(c.via.map((v) => v.branch)).toEqual(['z9hG4bKc1', 'z9hG4bK74bf9']);
+    expect(m.maxForwards).toBe(70);
+    expect(c.maxForwards).toBe(69);
+    expect(m.uri.raw).not.toBe('sip:other@example.com');
+    expect(serialize(m).buffer).toBe(INVITE.buffer);
+    m.removeTopVia();
+    expect(c.via).toHaveLength(2);
+  });
+
+  it('a response clone keeps status and reason; removing its top Via leaves the original intact', () => {
+    const r = response(OK_200);
+    const c = r.clone();
+    expect([c.kind, c.status, c.reason]).toEqual([r.kind, r.status, r.reason]);
+    c.removeTopVia();
+    expect(c.via.length).toBe(r.via.length - 1);
+    expect(text(serialize(r))).toBe(text(OK_200));
+  });
+});

@@ -20,10 +20,11 @@
  *
  * @module
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Clock, ClockTimer } from '../../fsm/index.ts';
-import { createResponse, parseMessage, serialize, type SipMessage, type SipRequest, type SipResponse, type Uri, type Via } from '../index.ts';
-import type { ClientTransaction, ClientTransactionUser, ServerTransaction, ServerTransactionUser, TransactionManager } from '../transaction/index.ts';
+import { hash64 } from '../hash.ts';
+import { createResponse, serialize, type SipMessage, type SipRequest, type SipResponse, type Uri, type Via } from '../index.ts';
+import type { ClientTransaction, ClientTransactionUser, ClientTransportFailure, ServerTransaction, ServerTransactionUser, TransactionManager } from '../transaction/index.ts';
 import { type BoundTransport, DEFAULT_SIP_PORT, type Flow, type FlowTable, isFlow, type MessageSender, requestTransport, responseDestination, responseTransport, type TransportName } from '../transport/index.ts';
 import type { TransportEvent, TransportUser } from '../transport/index.ts';
 import { createCancel } from './cancel.ts';
@@ -129,8 +130,28 @@ export interface ProxyObserver {
   readonly onRetransmission?: (direction: 'sent' | 'received', kind: 'request' | 'response') => void;
 }
 
-/** The response context of one forwarded request (§16.2), with its single branch. */
-interface ForwardContext {
+/** What a {@link ForwardContext} reports its client transaction's events to (the proxy: one object for all). */
+interface ForwardEvents {
+  response(context: ForwardContext, response: SipResponse): void;
+  timeout(context: ForwardContext): void;
+  transportError(context: ForwardContext, failure: ClientTransportFailure): void;
+}
+
+interface ForwardInit {
+  readonly server: ServerTransaction;
+  readonly target: ProxyTarget;
+  readonly arrival: Flow;
+  readonly forwarded: SipRequest;
+  readonly transport: BoundTransport & { readonly flow: Flow | undefined };
+  readonly onOutcome: ((ok: boolean) => void) | undefined;
+  readonly retryOverUdp: AddressTarget | undefined;
+}
+
+/**
+ * The response context of one forwarded request (§16.2), with its single branch; it is also the TU
+ * of the branch's client transaction (a class, not closures: it lives as long as that transaction).
+ */
+class ForwardContext implements ClientTransactionUser {
   readonly server: ServerTransaction;
   readonly target: ProxyTarget;
   /** The flow the request came on. */
@@ -143,15 +164,41 @@ interface ForwardContext {
    */
   forwarded: SipRequest | undefined;
   readonly transport: BoundTransport & { readonly flow: Flow | undefined };
-  client: ClientTransaction | undefined;
-  provisional: boolean;
-  final: boolean;
-  cancelled: boolean;
-  cancelSent: boolean;
+  client: ClientTransaction | undefined = undefined;
+  provisional = false;
+  final = false;
+  cancelled = false;
+  cancelSent = false;
   /** Timer C of an INVITE branch (§16.6 step 11), then the 64·T1 wait for the 487 after its CANCEL (§9.1). */
-  timerC: ClockTimer | undefined;
-  /** The routing function's outcome callback (a breaker), called once. */
+  timerC: ClockTimer | undefined = undefined;
+  /** The routing function's outcome callback (a breaker, counters), called once. */
   onOutcome: ((ok: boolean) => void) | undefined;
+  /** Flows this context is listed under in the proxy's by-flow index. */
+  flows: Flow[] | undefined = undefined;
+  readonly #events: ForwardEvents;
+
+  constructor(init: ForwardInit, events: ForwardEvents) {
+    this.server = init.server;
+    this.target = init.target;
+    this.arrival = init.arrival;
+    this.forwarded = init.forwarded;
+    this.transport = init.transport;
+    this.onOutcome = init.onOutcome;
+    this.retryOverUdp = init.retryOverUdp;
+    this.#events = events;
+  }
+
+  onResponse(response: SipResponse): void {
+    this.#events.response(this, response);
+  }
+
+  onTimeout(): void {
+    this.#events.timeout(this);
+  }
+
+  onTransportError(failure: ClientTransportFailure): void {
+    this.#events.transportError(this, failure);
+  }
 }
 
 type RouteDecision =
@@ -302,27 +349,17 @@ export class SipProxy implements TransportUser {
     forwarded.prependVia(this.#via(outgoing, `${this.#transactions.newBranch()}.${loopHash}`));
 
     const transport = this.#counted(requestTransport(this.#sender, target), 'request', forwarded.method);
-    const context: ForwardContext = {
-      server,
-      target,
-      arrival: flow,
-      forwarded,
-      transport,
-      client: undefined,
-      provisional: false,
-      final: false,
-      cancelled: false,
-      cancelSent: false,
-      timerC: undefined,
-      onOutcome: decision.onOutcome,
-      retryOverUdp: target !== decision.target && !isFlow(decision.target) ? decision.target : undefined,
-    };
+    const context = new ForwardContext(
+      { server, target, arrival: flow, forwarded, transport, onOutcome: decision.onOutcome, retryOverUdp: target !== decision.target && !isFlow(decision.target) ? decision.target : undefined },
+      this.#forwardEvents,
+    );
     if (request.method === 'INVITE') {
       this.#invites.set(server, context);
+      server.onTerminated(this.#serverEnded);
       this.#startTimerC(context);
     }
     this.#track(context);
-    this.#transactions.sendRequest(forwarded, transport, this.#clientUser(context)).then(
+    this.#transactions.sendRequest(forwarded, transport, context).then(
       (client) =>
         this.#guard(() => {
           context.client = client;
@@ -352,17 +389,30 @@ export class SipProxy implements TransportUser {
       if (set === undefined) this.#byFlow.set(f, (set = new Set()));
       set.add(context);
     }
-    const isInvite = context.server.request.method === 'INVITE';
-    if (flows.length === 0 && !isInvite) return;
-    void context.server.terminated.then(() => {
-      if (isInvite && this.#invites.get(context.server) === context) this.#invites.delete(context.server);
-      for (const f of flows) {
+    if (flows.length === 0) return;
+    context.flows = flows;
+    this.#tracked.set(context.server, context);
+    context.server.onTerminated(this.#serverEnded);
+  }
+
+  /** Contexts listed by flow, by server transaction (to unlist them when it ends). */
+  readonly #tracked = new Map<ServerTransaction, ForwardContext>();
+
+  /** Forgets what a terminated server transaction's context was listed under (one object for all). */
+  readonly #serverEnded = {
+    transactionTerminated: (transaction: unknown): void => {
+      const server = transaction as ServerTransaction;
+      if (this.#invites.has(server)) this.#invites.delete(server);
+      const context = this.#tracked.get(server);
+      if (context === undefined) return;
+      this.#tracked.delete(server);
+      for (const f of context.flows ?? []) {
         const set = this.#byFlow.get(f);
         set?.delete(context);
         if (set?.size === 0) this.#byFlow.delete(f);
       }
-    });
-  }
+    },
+  };
 
   /**
    * A flow closed (TransportUser.onFlowClose): a branch pending towards it ends at once with 430 Flow
@@ -381,7 +431,7 @@ export class SipProxy implements TransportUser {
           this.#observer.onBranchFailure?.(context.target, 'transport');
           context.client?.transportError(new Error(`flow ${flow.id} closed`));
           this.#respondLocal(context.server, 430);
-        } else if (context.server.request.method === 'INVITE' && !context.cancelled) {
+        } else if (context.server.method === 'INVITE' && !context.cancelled) {
           context.cancelled = true;
           if (context.provisional && context.client !== undefined) this.#sendCancel(context);
         }
@@ -426,42 +476,42 @@ export class SipProxy implements TransportUser {
     context.timerC.arm(clock.now() + this.#timerCMs);
   }
 
-  #clientUser(context: ForwardContext): ClientTransactionUser {
-    const { server } = context;
-    return {
-      onResponse: (response) => this.#guard(() => this.#relay(context, response), 'response'),
-      onTimeout: () =>
-        this.#guard(() => {
-          if (context.final) return;
-          finish(context);
-          this.#observer.onBranchFailure?.(context.target, 'timeout');
-          this.#respondLocal(server, 408);
-        }, 'timeout'),
-      onTransportError: (failure) =>
-        this.#guard(() => {
-          if (context.final || failure.response === undefined) return;
-          // §18.1.1: "If an element sends a request over TCP because of these message size constraints,
-          // and that request would have otherwise been sent over UDP, if the attempt to establish the
-          // connection generates either an ICMP Protocol Not Supported, or results in a TCP reset, the
-          // element SHOULD retry the request, using UDP."
-          if (context.retryOverUdp !== undefined && !context.provisional) {
-            // This branch is replaced by one over UDP (the target is not blamed for our TCP attempt).
-            context.retryOverUdp = undefined;
-            finish(context, true);
-            if (this.#invites.get(server) === context) this.#invites.delete(server);
-            this.#forward(server.request, server, context.arrival, loopKey(server.request), false);
-            return;
-          }
-          finish(context);
-          this.#onError(failure.error, 'forward');
-          this.#observer.onBranchFailure?.(context.target, 'transport');
-          // A connection to a client that closed: 430 Flow Failed (RFC 5626 §5.3); any other failure: 503.
-          const flow = context.transport.flow;
-          if (flow !== undefined && flow.closed && isFlow(context.target)) return this.#respondLocal(server, 430);
-          this.#respondLocal(server, 503, [['Retry-After', String(this.#retryAfter)]]);
-        }, 'transport error'),
-    };
-  }
+  /** The events of every branch's client transaction (one object: see {@link ForwardContext}). */
+  readonly #forwardEvents: ForwardEvents = {
+    response: (context, response) => this.#guard(() => this.#relay(context, response), 'response'),
+    timeout: (context) =>
+      this.#guard(() => {
+        const { server } = context;
+        if (context.final) return;
+        finish(context);
+        this.#observer.onBranchFailure?.(context.target, 'timeout');
+        this.#respondLocal(server, 408);
+      }, 'timeout'),
+    transportError: (context, failure) =>
+      this.#guard(() => {
+        const { server } = context;
+        if (context.final || failure.response === undefined) return;
+        // §18.1.1: "If an element sends a request over TCP because of these message size constraints,
+        // and that request would have otherwise been sent over UDP, if the attempt to establish the
+        // connection generates either an ICMP Protocol Not Supported, or results in a TCP reset, the
+        // element SHOULD retry the request, using UDP."
+        if (context.retryOverUdp !== undefined && !context.provisional) {
+          // This branch is replaced by one over UDP (the target is not blamed for our TCP attempt).
+          context.retryOverUdp = undefined;
+          finish(context, true);
+          if (this.#invites.get(server) === context) this.#invites.delete(server);
+          this.#forward(server.request, server, context.arrival, loopKey(server.request), false);
+          return;
+        }
+        finish(context);
+        this.#onError(failure.error, 'forward');
+        this.#observer.onBranchFailure?.(context.target, 'transport');
+        // A connection to a client that closed: 430 Flow Failed (RFC 5626 §5.3); any other failure: 503.
+        const flow = context.transport.flow;
+        if (flow !== undefined && flow.closed && isFlow(context.target)) return this.#respondLocal(server, 430);
+        this.#respondLocal(server, 503, [['Retry-After', String(this.#retryAfter)]]);
+      }, 'transport error'),
+  };
 
   /** §16.7: a response from the branch goes upstream, without our Via; 100 Trying is never forwarded. */
   #relay(context: ForwardContext, received: SipResponse): void {
@@ -529,7 +579,7 @@ export class SipProxy implements TransportUser {
     forwarded.decrementMaxForwards();
     // §16.11: a stateless proxy's branch is the same for retransmissions of the same request.
     const incoming = ack.topVia?.branch ?? `${ack.callId}/${ack.cseq.seq}`;
-    const branch = `z9hG4bK${createHash('sha256').update(`${incoming}|ACK|${this.#local.host}:${this.#local.port}`).digest('base64url').slice(0, 22)}`;
+    const branch = `z9hG4bK${hash64(`${incoming}|ACK|${this.#local.host}:${this.#local.port}`)}`;
     forwarded.prependVia(this.#via(transportOf(decision.target), branch));
     this.#sender.send(forwarded, decision.target).catch((error: unknown) => this.#onError(error, 'ack'));
   }
@@ -625,7 +675,7 @@ export class SipProxy implements TransportUser {
 
   /** A response generated here (§16.7 step 6, §8.2): with a To tag, counted. */
   #respondLocal(server: ServerTransaction, status: number, headers: readonly (readonly [string, string])[] = [], reason?: string): void {
-    this.#observer.onLocalResponse?.(status, server.request.method);
+    this.#observer.onLocalResponse?.(status, server.method);
     server.respond(createResponse(server.request, status, { toTag: tag(), headers, ...(reason === undefined ? {} : { reason }) }));
   }
 
@@ -697,16 +747,12 @@ export function uriTarget(uri: Uri): ProxyTarget | undefined {
  */
 export function loopKey(request: SipRequest): string {
   const fields = [request.uri.raw, request.to.tag ?? '', request.from.tag ?? '', request.callId, String(request.cseq.seq), ...request.getAll('proxy-require'), ...request.getAll('proxy-authorization'), ...request.getAll('route')];
-  return createHash('sha256').update(fields.join('\n')).digest('base64url').slice(0, 16);
+  return hash64(fields.join('\n'));
 }
 
+/** A copy to edit (the original stays with its transaction): structural, no serialize and re-parse. */
 function copy<M extends SipMessage>(message: M): M {
-  const bytes = serialize(message);
-  // The copy's body and source are views into these bytes: a small serialization shares Node's Buffer
-  // pool slab, which a kept message (a transaction's last response) would pin; give it its own.
-  const result = parseMessage(bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes));
-  if (!result.ok) throw new Error(`cannot copy a SIP message: ${result.error.reason}`);
-  return result.message as M;
+  return message.clone() as M;
 }
 
 /** The final response is settled: the forwarded request is no longer needed (no CANCEL after it), nor Timer C. */

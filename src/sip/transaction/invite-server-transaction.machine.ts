@@ -75,8 +75,16 @@ export interface InviteServerData {
 
 type R = Result<InviteServerState, InviteServerData, ServerTransactionMsg, never>;
 
+/** The timeout name and event of each timer, made once (a timer's event is kept while it is armed). */
+const TIMER_NAME = {} as Record<ServerTimerName, string>;
+const TIMER_MSG = {} as Record<ServerTimerName, ServerTransactionMsg>;
+for (const name of ['G','H','I','J','L','Trying100'] as ServerTimerName[]) {
+  TIMER_NAME[name] = name === 'Trying100' ? name : `Timer${name}`;
+  TIMER_MSG[name] = Object.freeze({ type: 'timer', timer: name });
+}
+
 function timer(name: ServerTimerName, ms: number): TimeoutAction<ServerTransactionMsg> {
-  return genericTimeout(name === 'Trying100' ? name : `Timer${name}`, ms, { type: 'timer', timer: name });
+  return genericTimeout(TIMER_NAME[name], ms, TIMER_MSG[name]);
 }
 const CANCEL_TRYING = cancelGenericTimeout('Trying100');
 

@@ -65,8 +65,16 @@ export interface NonInviteClientData {
 
 type R = Result<NonInviteClientState, NonInviteClientData, ClientTransactionMsg, never>;
 
+/** The timeout name and event of each timer, made once (a timer's event is kept while it is armed). */
+const TIMER_NAME = {} as Record<ClientTimerName, string>;
+const TIMER_MSG = {} as Record<ClientTimerName, ClientTransactionMsg>;
+for (const name of ['A','B','D','E','F','K','M'] as ClientTimerName[]) {
+  TIMER_NAME[name] = `Timer${name}`;
+  TIMER_MSG[name] = Object.freeze({ type: 'timer', timer: name });
+}
+
 function timer(name: ClientTimerName, ms: number): TimeoutAction<ClientTransactionMsg> {
-  return genericTimeout(`Timer${name}`, ms, { type: 'timer', timer: name });
+  return genericTimeout(TIMER_NAME[name], ms, TIMER_MSG[name]);
 }
 
 /**

@@ -64,6 +64,9 @@ export interface NonInviteServerData {
   readonly last: WireCopy<SipResponse> | null;
 }
 
+/** Timer J's event, made once (it is kept while the timer is armed). */
+const TIMER_J: ServerTransactionMsg = Object.freeze({ type: 'timer', timer: 'J' });
+
 type R = Result<NonInviteServerState, NonInviteServerData, ServerTransactionMsg, never>;
 
 /**
@@ -114,7 +117,7 @@ export const nonInviteServerTransaction: MachineSpec<NonInviteServerState, NonIn
         // 64*T1 seconds for unreliable transports, and zero seconds for reliable transports." (§17.2.2)
         // Completed only re-sends the last response: the request is no longer needed.
         data.tx.releaseRequest();
-        return keep(undefined, [genericTimeout('TimerJ', data.tx.timers.J, { type: 'timer', timer: 'J' })]);
+        return keep(undefined, [genericTimeout('TimerJ', data.tx.timers.J, TIMER_J)]);
       case 'terminated':
         // "The server transaction MUST be destroyed the instant it enters the "Terminated" state." (§17.2.2)
         return stop('normal');

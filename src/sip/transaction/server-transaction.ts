@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { detach } from '../chars.ts';
 import type { SipRequest, SipResponse } from '../index.ts';
 import type { TransactionTimerConfig } from './timers.ts';
 import { Transaction, type TransportErrorMsg } from './transaction.ts';
@@ -54,7 +55,9 @@ export class ServerTransaction extends Transaction<ServerTransactionMsg> {
     if (!(response.status >= 100 && response.status <= 699)) throw new RangeError(`invalid response status ${response.status}`);
     if (response.status >= 200 && !this.#final) {
       this.#final = true;
-      this.#finalToTag = response.to.tag;
+      const tag = response.to.tag;
+      // Detached: kept as long as the transaction, it must not keep the response text alive.
+      this.#finalToTag = tag === undefined ? undefined : detach(tag);
     }
     this.deliver({ type: 'respond', response });
   }

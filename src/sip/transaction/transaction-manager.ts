@@ -32,6 +32,7 @@ import {
   type StopOptions,
   type SupervisorTree,
 } from '../../fsm/index.ts';
+import { detach } from '../chars.ts';
 import { isRfc3261Branch, type SipRequest, type SipResponse } from '../index.ts';
 import { newBranch } from './branch.ts';
 import { ClientTransaction, type ClientTransactionArgs } from './client-transaction.ts';
@@ -41,7 +42,7 @@ import { nonInviteClientTransaction } from './non-invite-client-transaction.mach
 import { nonInviteServerTransaction } from './non-invite-server-transaction.machine.ts';
 import { ServerTransaction, type ServerTransactionArgs } from './server-transaction.ts';
 import { checkTimerConfig, DEFAULT_TIMER_CONFIG, type TransactionTimerConfig } from './timers.ts';
-import type { TransactionKind } from './transaction.ts';
+import type { Transaction, TransactionKind } from './transaction.ts';
 import { ack2543Key, clientKey, responseKey, serverKey } from './transaction-key.ts';
 import type { ClientTransactionUser, ServerTransactionUser } from './transaction-user.ts';
 import type { TransactionTransport } from './transport.ts';
@@ -97,6 +98,13 @@ export class TransactionManager implements Child {
   readonly #server = new Map<string, ServerTransaction>();
   /** RFC 2543 INVITE server transactions by their ACK key (the To tag is checked apart). */
   readonly #ack2543 = new Map<string, ServerTransaction>();
+  /** Forgets every terminated transaction (one object for all: no closure per transaction). */
+  readonly #reaper = {
+    transactionTerminated: (transaction: Transaction): void => {
+      const table: Map<string, Transaction> = transaction instanceof ClientTransaction ? this.#client : this.#server;
+      if (table.get(transaction.key) === transaction) table.delete(transaction.key);
+    },
+  };
 
   private constructor(config: TransactionTimerConfig, supervisor: DynamicSupervisorRef<StartArgs, Child>) {
     this.#config = config;
@@ -172,11 +180,9 @@ export class TransactionManager implements Child {
     }
     const key = clientKey(branch, request.method);
     if (this.#client.has(key)) throw new Error(`a client transaction for branch ${branch} and method ${request.method} already exists`);
-    const transaction = new ClientTransaction(key, branch, request, transport, tu, this.#config);
-    this.#client.set(key, transaction);
-    void transaction.terminated.then(() => {
-      if (this.#client.get(key) === transaction) this.#client.delete(key);
-    });
+    const transaction = new ClientTransaction(key, detach(branch), request, transport, tu, this.#config);
+    this.#client.set(transaction.key, transaction);
+    transaction.onTerminated(this.#reaper);
     try {
       await this.#supervisor.startChild({ side: 'client', args: { transaction, tu } });
     } catch (error) {
@@ -216,13 +222,15 @@ export class TransactionManager implements Child {
       return { type: 'retransmission', transaction: existing };
     }
     const transaction = new ServerTransaction(key, request, transport, tu, this.#config);
-    this.#server.set(key, transaction);
-    const ackKey = transaction.kind === 'inviteServer' ? ack2543Key(request) : undefined;
+    this.#server.set(transaction.key, transaction);
+    const ackKey = transaction.kind === 'inviteServer' ? detachKey(ack2543Key(request)) : undefined;
     if (ackKey !== undefined) this.#ack2543.set(ackKey, transaction);
-    void transaction.terminated.then(() => {
-      if (this.#server.get(key) === transaction) this.#server.delete(key);
-      if (ackKey !== undefined && this.#ack2543.get(ackKey) === transaction) this.#ack2543.delete(ackKey);
-    });
+    transaction.onTerminated(this.#reaper);
+    if (ackKey !== undefined) {
+      transaction.onTerminated(() => {
+        if (this.#ack2543.get(ackKey) === transaction) this.#ack2543.delete(ackKey);
+      });
+    }
     this.#supervisor.startChild({ side: 'server', args: { transaction, tu } }).catch((error: unknown) => transaction.startFailed(error));
     return { type: 'new', transaction };
   }
@@ -287,4 +295,8 @@ export class TransactionManager implements Child {
     // "... and the To tag of the ACK matches the To tag of the response sent by the server transaction."
     return transaction !== undefined && transaction.finalToTag === ack.to.tag ? transaction : undefined;
   }
+}
+
+function detachKey(key: string | undefined): string | undefined {
+  return key === undefined ? undefined : detach(key);
 }

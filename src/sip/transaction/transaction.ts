@@ -6,11 +6,26 @@
  * @module
  */
 import type { ExitReason, MachineRef, MachineStatus } from '../../fsm/index.ts';
+import { watchExit } from '../../fsm/child.ts';
+import { detach } from '../chars.ts';
 import type { SipRequest, SipResponse } from '../index.ts';
 import type { TransactionTimerConfig, TransactionTimers } from './timers.ts';
 import { transactionTimers } from './timers.ts';
 import type { TransactionTransport } from './transport.ts';
 import { WireCopy } from './wire-copy.ts';
+
+/** The timers of each config, for unreliable and reliable transports: one object for all its transactions. */
+const TIMERS = new WeakMap<TransactionTimerConfig, [TransactionTimers | undefined, TransactionTimers | undefined]>();
+
+function sharedTimers(config: TransactionTimerConfig, reliable: boolean): TransactionTimers {
+  let pair = TIMERS.get(config);
+  if (pair === undefined) {
+    pair = [undefined, undefined];
+    TIMERS.set(config, pair);
+  }
+  const i = reliable ? 1 : 0;
+  return (pair[i] ??= Object.freeze(transactionTimers(config, reliable)));
+}
 
 /** The four transaction kinds of RFC 3261 §17. */
 export type TransactionKind = 'inviteClient' | 'nonInviteClient' | 'inviteServer' | 'nonInviteServer';
@@ -20,6 +35,12 @@ export interface TransportErrorMsg {
   readonly type: 'transportError';
   readonly error: unknown;
 }
+
+/**
+ * Told when a transaction is Terminated: a function, or an object told which transaction (one object
+ * can watch many transactions without a closure each).
+ */
+export type TerminationListener = ((reason: ExitReason) => void) | { transactionTerminated(transaction: Transaction, reason: ExitReason): void };
 
 /** The result of handing a message to the transport: `undefined` when accepted, else the synchronous failure. */
 export type TransmitFailure = { readonly error: unknown } | undefined;
@@ -40,15 +61,20 @@ export abstract class Transaction<M extends { readonly type: string } = { readon
   #requestCopy: WireCopy<SipRequest> | undefined;
   #ref: MachineRef<string, M> | undefined;
   #pending: M[] | undefined = [];
-  readonly #terminated = Promise.withResolvers<ExitReason>();
+  /** The exit reason, once Terminated. */
+  #exit: ExitReason | undefined;
+  /** `terminated`, made on first use (most transactions are only watched through {@link onTerminated}). */
+  #terminated: PromiseWithResolvers<ExitReason> | undefined;
+  #listeners: TerminationListener | TerminationListener[] | undefined;
 
   constructor(kind: TransactionKind, key: string, request: SipRequest, transport: TransactionTransport, config: TransactionTimerConfig) {
     this.kind = kind;
-    this.key = key;
-    this.method = request.method;
+    // Detached: both live as long as the transaction, and must not keep the message text alive.
+    this.key = detach(key);
+    this.method = detach(request.method);
     this.#request = request;
     this.transport = transport;
-    this.timers = transactionTimers(config, transport.reliable);
+    this.timers = sharedTimers(config, transport.reliable);
   }
 
   /**
@@ -75,7 +101,51 @@ export abstract class Transaction<M extends { readonly type: string } = { readon
 
   /** Resolves with the machine's exit reason once the transaction is Terminated (or crashed, or failed to start). */
   get terminated(): Promise<ExitReason> {
+    if (this.#terminated === undefined) {
+      this.#terminated = Promise.withResolvers<ExitReason>();
+      if (this.#exit !== undefined) this.#terminated.resolve(this.#exit);
+    }
     return this.#terminated.promise;
+  }
+
+  /**
+   * Calls `listener(reason)` once the transaction is Terminated (synchronously, as it terminates; at
+   * once if it has): {@link terminated} without a promise per watcher.
+   * @internal the transaction manager and the TU
+   */
+  onTerminated(listener: TerminationListener): void {
+    if (this.#exit !== undefined) {
+      this.#tell(listener, this.#exit);
+      return;
+    }
+    const listeners = this.#listeners;
+    if (listeners === undefined) this.#listeners = listener;
+    else if (Array.isArray(listeners)) listeners.push(listener);
+    else this.#listeners = [listeners, listener];
+  }
+
+  #tell(listener: TerminationListener, reason: ExitReason): void {
+    if (typeof listener === 'function') listener(reason);
+    else listener.transactionTerminated(this as unknown as Transaction, reason);
+  }
+
+  /**
+   * The machine exited (the transaction watches it itself: no closure per transaction).
+   * @internal the machine only
+   */
+  onChildExit(reason: ExitReason): void {
+    this.#ended(reason);
+  }
+
+  #ended(reason: ExitReason): void {
+    if (this.#exit !== undefined) return;
+    this.#exit = reason;
+    this.#terminated?.resolve(reason);
+    const listeners = this.#listeners;
+    this.#listeners = undefined;
+    if (listeners === undefined) return;
+    if (Array.isArray(listeners)) for (const listener of listeners) this.#tell(listener, reason);
+    else this.#tell(listeners, reason);
   }
 
   /** The machine, once started. */
@@ -128,7 +198,7 @@ export abstract class Transaction<M extends { readonly type: string } = { readon
     this.#ref = ref;
     this.#pending = undefined;
     for (const msg of pending) ref.cast(msg);
-    void ref.exited.then((reason) => this.#terminated.resolve(reason));
+    watchExit(ref, this);
   }
 
   /**
@@ -137,7 +207,7 @@ export abstract class Transaction<M extends { readonly type: string } = { readon
    */
   startFailed(error: unknown): void {
     this.#pending = undefined;
-    this.#terminated.resolve({ error });
+    this.#ended({ error });
   }
 
   /** Casts `msg` to the machine, or keeps it until the machine has started. */

@@ -55,8 +55,21 @@ export interface SipUdpTcpListenerOptions {
   readonly udpFlowIdleMs?: number;
   /** An accepted TCP connection idle (no bytes either way) for this long is closed (default 0: never). */
   readonly tcpIdleTimeoutMs?: number;
+  /**
+   * Receive buffer of the UDP socket (SO_RCVBUF), in bytes (default 4 MiB; the kernel caps it, on
+   * Linux at `net.core.rmem_max`; 0 keeps the system default). Datagrams that arrive while the event
+   * loop is busy (a burst, a GC pause) wait there; once it is full the kernel drops them and the
+   * peers' retransmission timers (T1, doubling) have to recover them.
+   */
+  readonly udpReceiveBufferBytes?: number;
   readonly parseOptions?: ParseOptions;
 }
+
+/** How many recently used UDP flows are looked at before the flow map. */
+const RECENT_UDP_FLOWS = 4;
+
+/** Default {@link SipUdpTcpListenerOptions.udpReceiveBufferBytes}. */
+const UDP_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 
 type State = 'new' | 'listening' | 'closed';
 
@@ -64,6 +77,10 @@ export class SipUdpTcpListener {
   readonly flows: FlowTable;
   readonly #options: SipUdpTcpListenerOptions;
   readonly #logger: Logger;
+  /** The UDP flows used last, most recent first (a closed one is skipped, and soon pushed out). */
+  readonly #recentUdpFlows: UdpFlow[] = [];
+  /** The UDP socket's address family (read once: `address()` is a system call). */
+  #udpFamily: 4 | 6 = 4;
   readonly #stats = new TransportStats();
   readonly #inbound: InboundContext;
   readonly #maxMessageBytes: number;
@@ -129,12 +146,15 @@ export class SipUdpTcpListener {
         await new Promise<void>((resolve) => tcp.close(() => resolve()));
         continue;
       }
+      this.#setReceiveBuffer(udp);
       this.#tcp = tcp;
       this.#udp = udp;
       tcp.on('error', (error) => this.#logger.error({ err: error }, 'SIP TCP server error'));
       udp.on('error', (error) => this.#logger.error({ err: error }, 'SIP UDP socket error'));
       udp.on('message', (bytes, rinfo) => this.#datagram(bytes, rinfo.address, rinfo.port));
-      this.#address = { address: normalizeAddress(udp.address().address), port };
+      const bound = udp.address();
+      this.#udpFamily = bound.family === 'IPv6' ? 6 : 4;
+      this.#address = { address: normalizeAddress(bound.address), port };
       this.#state = 'listening';
       this.#startSweep();
       return this.#address;
@@ -160,7 +180,7 @@ export class SipUdpTcpListener {
     if (this.#state !== 'listening') throw new SipTransportError('TANDEM_ERR_SIP_LISTENER_CLOSED');
     if (isInvalidHost(target.host)) throw new SipTransportError('TANDEM_ERR_SIP_UNROUTABLE', `${target.host} is never resolved (RFC 7118 §5)`);
     if (target.transport === 'udp') {
-      const address = await resolve(target.host, this.#udp!.address().family === 'IPv6' ? 6 : 4);
+      const address = await resolve(target.host, this.#udpFamily);
       return this.#udpFlow(address, target.port);
     }
     if (target.transport === 'tcp') return this.#tcpFlowTo(target.host, target.port);
@@ -207,10 +227,29 @@ export class SipUdpTcpListener {
     });
   }
 
+  #setReceiveBuffer(udp: UdpSocket): void {
+    const size = this.#options.udpReceiveBufferBytes ?? UDP_RECEIVE_BUFFER_BYTES;
+    if (size <= 0) return;
+    try {
+      if (udp.getRecvBufferSize() < size) udp.setRecvBufferSize(size);
+    } catch (error) {
+      this.#logger.warn({ err: error, size }, 'SIP UDP: cannot set the socket receive buffer size; keeping the system default');
+    }
+  }
+
   #udpFlow(address: string, port: number): UdpFlow {
+    // Most datagrams come from a few peers: look at the last flows used before building a key.
+    const recent = this.#recentUdpFlows;
+    for (let i = 0; i < recent.length; i++) {
+      const flow = recent[i]!;
+      if (flow.remote.port === port && flow.remote.address === address && !flow.closed) return flow;
+    }
     const key = `${address}:${port}`;
     const existing = this.#udpFlows.get(key);
-    if (existing !== undefined && !existing.closed) return existing;
+    if (existing !== undefined && !existing.closed) {
+      this.#remember(existing);
+      return existing;
+    }
     const { id, token } = this.flows.allocate('udp');
     const flow = new UdpFlow(
       {
@@ -229,7 +268,14 @@ export class SipUdpTcpListener {
     );
     this.#udpFlows.set(key, flow);
     this.flows.add(flow);
+    this.#remember(flow);
     return flow;
+  }
+
+  #remember(flow: UdpFlow): void {
+    const recent = this.#recentUdpFlows;
+    if (recent.length >= RECENT_UDP_FLOWS) recent.pop();
+    recent.unshift(flow);
   }
 
   #startSweep(): void {

@@ -30,3 +30,15 @@ describe('WireCopy', () => {
     expect(copy.message).not.toBe(copy.message);
   });
 });
+
+describe('detach', () => {
+  it('returns an equal string (wire strings, and others unchanged)', async () => {
+    const { detach } = await import('../../../src/sip/chars.ts');
+    const head = 'INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-long-branch-value';
+    const branch = head.slice(head.indexOf('z9hG4bK'));
+    expect(detach(branch)).toBe(branch);
+    expect(detach(`${branch}\u0000h:\u0000INVITE`)).toBe(`${branch}\u0000h:\u0000INVITE`);
+    expect(detach('short')).toBe('short');
+    expect(detach('a non-Latin-1 string: \u20ac')).toBe('a non-Latin-1 string: \u20ac');
+  });
+});
