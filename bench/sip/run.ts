@@ -7,7 +7,7 @@
  * achieved rate, INVITE→200 time, Tandem CPU % and RSS from /proc, the sipp processes' CPU %), then the
  * highest 0-failure rate through Tandem vs direct, the ratio and the targets.
  *
- *   node bench/sip/run.ts                                        # 7 rates x 5 s x 2 paths, ~2-3 min
+ *   node bench/sip/run.ts                                        # 20 s steps (the issue's), each path up to its ceiling, ~10 min
  *   BENCH_STEP_SECONDS=2 BENCH_RATES=200,800 node bench/sip/run.ts   # quick check
  *   BENCH_SIPP_BUFFER=65535 node bench/sip/run.ts                # sipp's own default socket buffers
  *
@@ -36,8 +36,8 @@ function envNumber(name: string, fallback: number): number {
   return n;
 }
 
-const STEP_SECONDS = envNumber('BENCH_STEP_SECONDS', 5);
-const RATES = (process.env['BENCH_RATES'] ?? '200,400,600,800,1000,1200,1500').split(',').map((s) => {
+const STEP_SECONDS = envNumber('BENCH_STEP_SECONDS', 20);
+const RATES = (process.env['BENCH_RATES'] ?? '200,400,600,800,1000,1200,1500,2000,3000,4000,6000,8000').split(',').map((s) => {
   const n = Number(s.trim());
   if (!Number.isInteger(n) || n <= 0) throw new Error(`BENCH_RATES: not a positive integer: ${JSON.stringify(s)}`);
   return n;
@@ -404,15 +404,20 @@ async function main(): Promise<void> {
     }
     await sleep(SETTLE_MS);
 
-    // Interleaved: at every rate both paths, the order alternating so neither is always first.
+    // Interleaved: at every rate both paths, the order alternating so neither is always first. A path
+    // that failed a step is not stepped further (its ceiling is found); the other goes on to its own.
+    const done = new Set<PathName>();
     for (const [i, rate] of RATES.entries()) {
       const order: PathName[] = i % 2 === 0 ? ['direct', 'tandem'] : ['tandem', 'direct'];
+      if (done.size === 2) break;
       for (const path of order) {
+        if (done.has(path)) continue;
         const t = targets[path];
         const s = await runStep(path, rate, t.target, t.uacPort, t.uas, tandem);
         steps.push(s);
         const cpu = path === 'tandem' ? `, tandem CPU ${fmt(s.tandemCpu)} % avg, ${fmt(s.tandemPeakCpu)} % peak` : '';
         console.info(`  ${path.padEnd(6)} ${String(rate).padStart(5)}/s: ${s.successful}/${s.calls} ok, ${s.failed} failed, ${s.retransmissions} retrans${cpu}, ${s.wallSeconds.toFixed(1)} s`);
+        if (!s.ok) done.add(path);
         if (tandem.child.exitCode !== null || tandem.child.signalCode !== null) throw new Error(`tandem exited during the run:\n${tandem.stderrTail()}`);
         await sleep(SETTLE_MS);
       }
@@ -432,16 +437,18 @@ async function main(): Promise<void> {
   const maxRate = Math.max(...RATES);
   const firstTandemFail = steps.filter((s) => s.path === 'tandem').find((s) => !s.ok);
   const rateMet = tandemBest >= TARGET_RATE;
-  const ratioMet = ratio >= TARGET_RATIO;
+  // When direct never failed, its ceiling is above the top rate: the ratio is only an upper bound.
+  const directCapped = directBest === maxRate;
+  const ratioMet = ratio >= TARGET_RATIO && !directCapped;
   console.info('');
-  console.info(`highest 0-failure rate: tandem ${tandemBest} calls/s, direct ${directBest} calls/s${directBest === maxRate ? ' (the top rate tested: the direct ceiling is higher)' : ''}; ratio ${(ratio * 100).toFixed(0)} %`);
+  console.info(`highest 0-failure rate: tandem ${tandemBest} calls/s, direct ${directBest} calls/s${directCapped ? ' (the top rate tested: the direct ceiling is higher)' : ''}; ratio ${directCapped ? '≤ ' : ''}${(ratio * 100).toFixed(0)} %`);
   if (firstTandemFail !== undefined) {
     console.info(`tandem first fails at ${firstTandemFail.rate} calls/s: ${firstTandemFail.failed} failed, tandem CPU ${fmt(firstTandemFail.tandemCpu)} % avg over the step, ${fmt(firstTandemFail.tandemPeakCpu)} % peak 1 s (100 = one core), machine CPU ${fmt(firstTandemFail.machineCpu)} % of ${cpus().length * 100} %`);
   }
   const lowerFails = steps.filter((s) => !s.ok && s.rate < Math.max(tandemBest, directBest) && s.rate < (s.path === 'tandem' ? tandemBest : directBest));
   if (lowerFails.length > 0) console.info(`note: failures below the highest passing rate (noise?): ${lowerFails.map((s) => `${s.path}@${s.rate}`).join(', ')}`);
   console.info(`target ≥ ${TARGET_RATE} calls/s through one Tandem process with 0 failures: ${tandemBest} → ${rateMet ? 'MET' : 'MISSED'}`);
-  console.info(`target ≥ ${TARGET_RATIO * 100} % of the direct rate: ${(ratio * 100).toFixed(0)} % → ${ratioMet ? 'MET' : 'MISSED'}`);
+  console.info(`target ≥ ${TARGET_RATIO * 100} % of the direct rate: ${directCapped ? '≤ ' : ''}${(ratio * 100).toFixed(0)} % → ${ratioMet ? 'MET' : directCapped && ratio >= TARGET_RATIO ? 'NOT SHOWN (raise BENCH_RATES past the direct ceiling)' : 'MISSED'}`);
   console.info(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
 
   mkdirSync(dirname(OUT), { recursive: true });
