@@ -242,8 +242,34 @@ export class SipService {
   /** The listener a flow belongs to: by transport and local port (outbound TCP flows: the first `sip` listener). */
   #listenerOf(flow: Flow): Listener | undefined {
     const ws = flow.transport === 'ws';
-    const same = this.#bound.filter((b) => (b.ws !== undefined) === ws);
-    return (same.find((b) => b.port === flow.local.port) ?? same[0])?.listener;
+    let first: Bound | undefined;
+    for (const b of this.#bound) {
+      if ((b.ws !== undefined) !== ws) continue;
+      if (b.port === flow.local.port) return b.listener;
+      first ??= b;
+    }
+    return first?.listener;
+  }
+
+  /** The running config's SIP routes by listener and upstreams by name, indexed once per config version. */
+  readonly #indexes = new WeakMap<Config, { readonly routes: ReadonlyMap<string, readonly Route[]>; readonly upstreams: ReadonlyMap<string, Upstream> }>();
+
+  #index(config: Config): { readonly routes: ReadonlyMap<string, readonly Route[]>; readonly upstreams: ReadonlyMap<string, Upstream> } {
+    let index = this.#indexes.get(config);
+    if (index === undefined) {
+      const routes = new Map<string, Route[]>();
+      for (const r of config.routes) {
+        if (r.match.sip === undefined) continue;
+        for (const l of r.listeners) {
+          const list = routes.get(l);
+          if (list === undefined) routes.set(l, [r]);
+          else list.push(r);
+        }
+      }
+      index = { routes, upstreams: new Map(config.upstreams.map((u) => [u.name, u])) };
+      this.#indexes.set(config, index);
+    }
+    return index;
   }
 
   /** The decision for a new request: see the module documentation. */
@@ -252,11 +278,11 @@ export class SipService {
     if (uri.kind !== 'sip') return undefined;
     const listener = this.#listenerOf(flow);
     if (listener === undefined) return undefined;
-    const config = this.#options.config();
+    const indexed = this.#index(this.#options.config());
     const host = uri.host.toLowerCase();
-    const route = config.routes.find((r) => matches(r, listener.name, host, uri.user, request.method));
+    const route = indexed.routes.get(listener.name)?.find((r) => matches(r, host, uri.user, request.method));
     if (route === undefined) return undefined;
-    const upstream = config.upstreams.find((u) => u.name === route.upstream);
+    const upstream = indexed.upstreams.get(route.upstream);
     if (upstream === undefined) return undefined;
     // Only asked whether a route carries it (its Route or Request-URI names the next hop): yes.
     if (purpose === 'authorize') return { type: 'forward', target: flow };
@@ -269,16 +295,16 @@ export class SipService {
     }
     // An ACK (stateless, no outcome to report) never takes a breaker's place.
     const gates = request.method === 'ACK' ? undefined : this.#breakers.gates(upstream);
-    const index = this.#balancerOf(upstream).pick();
-    if (index < 0) {
+    const choice = this.#balancerOf(upstream).pick();
+    if (choice < 0) {
       // Every target's breaker refuses (SPEC D.9): 503 with the soonest retry.
       const retryAfter = Math.min(...(gates ?? []).map((g) => g.retryAfterSeconds()), 60);
       return { type: 'respond', status: 503, reason: 'Service Unavailable (circuit breaker open)', headers: [['Retry-After', String(retryAfter)]] };
     }
-    const picked = upstream.targets[index]!;
+    const picked = upstream.targets[choice]!;
     const target = picked.sip;
     if (target === undefined) return undefined;
-    const gate = gates?.[index];
+    const gate = gates?.[choice];
     const admission: Admission | undefined = gate?.acquire();
     if (gate !== undefined && admission === undefined) {
       return { type: 'respond', status: 503, reason: 'Service Unavailable (circuit breaker open)', headers: [['Retry-After', String(gate.retryAfterSeconds())]] };
@@ -373,9 +399,10 @@ function bump(map: Map<string, number>, key: string): void {
   map.set(key, (map.get(key) ?? 0) + 1);
 }
 
-function matches(route: Route, listener: string, host: string, user: string | undefined, method: string): boolean {
+/** Does a SIP route (of the request's listener) match the Request-URI host, user and method? */
+function matches(route: Route, host: string, user: string | undefined, method: string): boolean {
   const m = route.match.sip;
-  if (m === undefined || !route.listeners.includes(listener)) return false;
+  if (m === undefined) return false;
   if (!domainMatches(m.domain, host)) return false;
   if (m.methods.length > 0 && !m.methods.includes(method)) return false;
   return m.userPrefix === undefined || (user ?? '').startsWith(m.userPrefix);
