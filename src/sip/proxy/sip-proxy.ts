@@ -392,7 +392,8 @@ export class SipProxy implements TransportUser {
     if (flows.length === 0) return;
     context.flows = flows;
     this.#tracked.set(context.server, context);
-    context.server.onTerminated(this.#serverEnded);
+    // An INVITE's server transaction is watched already (see #forward).
+    if (context.server.method !== 'INVITE') context.server.onTerminated(this.#serverEnded);
   }
 
   /** Contexts listed by flow, by server transaction (to unlist them when it ends). */
