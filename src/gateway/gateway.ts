@@ -447,6 +447,10 @@ export class Gateway {
     for (const u of retiredUpstreams) {
       this.#track(Promise.all(drainsOf.get(u) ?? []).then(() => this.#retireUpstream(upstreamsSup, u, !this.#upstreams.has(u.upstream.name))));
     }
+    const sipListenerChanges = [...diff.listeners.added, ...diff.listeners.changed.map((c) => c.after), ...diff.listeners.removed].filter((l) => l.protocol !== 'http');
+    if (sipListenerChanges.length > 0) {
+      this.#log.warn({ component: 'gateway', listeners: sipListenerChanges.map((l) => l.name) }, 'SIP listener changes take effect at the next restart (SIP routes and upstreams change live)');
+    }
     // SPEC D.10: a removed SIP route already refuses new dialogs (no match); its WebSocket flows close at its drain deadline.
     const sip = this.#sip;
     if (sip !== undefined) {
