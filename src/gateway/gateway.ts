@@ -211,13 +211,14 @@ export class Gateway {
     if (sip === undefined) return http;
     const config = this.#config;
     const now = this.#clock.now();
-    const sipRoutes: RouteStatus[] = config.routes
-      .filter((r) => !isHttpRoute(r))
-      .map((r) => {
-        const upstream = config.upstreams.find((u) => u.name === r.upstream);
-        const breakers = upstream === undefined ? [] : [...sip.breakers(upstream)].map(([target, b]) => ({ target, state: b.state, reopens: b.reopens, transitions: b.transitions, ...(b.state === 'open' ? { retryInMs: Math.max(0, Math.round(b.openUntil - now)) } : {}) }));
-        return { name: r.name, protocol: 'sip' as const, state: 'active' as const, upstream: r.upstream, listeners: r.listeners, restarts: 0, requests: sip.routeRequests(r.name), breakers };
-      });
+    const live = config.routes.filter((r) => !isHttpRoute(r));
+    const draining = sip.draining().filter((r) => !live.some((l) => l.name === r.name));
+    const sipRoutes: RouteStatus[] = [...live, ...draining].map((r) => {
+      const upstream = config.upstreams.find((u) => u.name === r.upstream);
+      const breakers = upstream === undefined ? [] : [...sip.breakers(upstream)].map(([target, b]) => ({ target, state: b.state, reopens: b.reopens, transitions: b.transitions, ...(b.state === 'open' ? { retryInMs: Math.max(0, Math.round(b.openUntil - now)) } : {}) }));
+      const state = draining.includes(r) ? ('draining' as const) : ('active' as const);
+      return { name: r.name, protocol: 'sip' as const, state, upstream: r.upstream, listeners: r.listeners, restarts: 0, requests: sip.routeRequests(r.name), breakers };
+    });
     const sipUpstreams: UpstreamStatus[] = config.upstreams
       .filter((u) => !isHttpUpstream(u))
       .map((u) => ({

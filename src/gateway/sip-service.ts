@@ -365,10 +365,15 @@ export class SipService {
   async drain(route: Route): Promise<void> {
     const flows = this.#routeFlows.get(route.name);
     this.#log.info({ route: route.name, decision: 'drain', websockets: flows?.size ?? 0, deadlineMs: route.drain.deadlineMs }, 'SIP route removed: draining');
-    await new Promise<void>((resolve) => {
-      const timer = this.#options.clock.createTimer(resolve);
-      timer.arm(this.#options.clock.now() + route.drain.deadlineMs);
-    });
+    this.#draining.set(route.name, route);
+    try {
+      await new Promise<void>((resolve) => {
+        const timer = this.#options.clock.createTimer(resolve);
+        timer.arm(this.#options.clock.now() + route.drain.deadlineMs);
+      });
+    } finally {
+      if (this.#draining.get(route.name) === route) this.#draining.delete(route.name);
+    }
     if (this.#options.config().routes.some((r) => r.name === route.name)) return;
     this.#routeFlows.delete(route.name);
     if (flows === undefined || route.drain.websockets === 'keep') return;
@@ -382,6 +387,14 @@ export class SipService {
       closed++;
     }
     this.#log.info({ route: route.name, decision: 'drained', closed }, 'SIP route drained');
+  }
+
+  /** SIP routes removed by a reload and still draining (until their deadline), by name. */
+  readonly #draining = new Map<string, Route>();
+
+  /** The removed SIP routes still draining (for `/status`: `state: draining`). */
+  draining(): readonly Route[] {
+    return [...this.#draining.values()];
   }
 
   /** Requests routed by a SIP route (since start). */

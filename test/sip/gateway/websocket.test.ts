@@ -223,11 +223,15 @@ describe('SIP over WebSocket through the gateway', () => {
     expect((await fetch(`${adminUrl}/routes/pbx`, { method: 'DELETE' })).status).toBe(200);
     used.send(register('pbx.local', 'carol'));
     expect((await used.inbox.response(404, 'REGISTER')).status).toBe(404);
+    const draining = (await (await fetch(`${adminUrl}/status`)).json()) as { routes: { name: string; state: string }[] };
+    expect(draining.routes.find((r) => r.name === 'pbx')?.state).toBe('draining');
     const { code, at } = await closed;
     expect(code).toBe(1001);
     expect(at - removedAt).toBeGreaterThanOrEqual(380);
     expect(at - removedAt).toBeLessThan(3000);
     expect(idle.socket.readyState).toBe(WebSocket.OPEN);
+    const after = (await (await fetch(`${adminUrl}/status`)).json()) as { routes: { name: string }[] };
+    expect(after.routes.some((r) => r.name === 'pbx')).toBe(false);
   });
 
   it('sip-ws listener settings: allowedOrigins refuses other Origins with 403; the subprotocol sip is required (400) and echoed', async () => {
