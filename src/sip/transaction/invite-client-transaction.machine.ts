@@ -34,10 +34,11 @@
  *
  * @module
  */
-import { cancelGenericTimeout, type EnterResult, genericTimeout, keep, type MachineSpec, next, type Result, stop, type TimeoutAction } from '../../fsm/index.ts';
+import { cancelGenericTimeout, type EnterResult, keep, type MachineSpec, next, type Result, stop } from '../../fsm/index.ts';
 import { createResponse, type SipRequest, type SipResponse } from '../index.ts';
 import { createAck } from './ack.ts';
-import type { ClientTimerName, ClientTransaction, ClientTransactionArgs, ClientTransactionMsg } from './client-transaction.ts';
+import type { ClientTransaction, ClientTransactionArgs, ClientTransactionMsg } from './client-transaction.ts';
+import { clientTimer as timer } from './timer-actions.ts';
 import type { ClientTransactionUser } from './transaction-user.ts';
 import { WireCopy } from './wire-copy.ts';
 
@@ -56,17 +57,6 @@ export interface InviteClientData {
 
 type R = Result<InviteClientState, InviteClientData, ClientTransactionMsg, never>;
 
-/** The timeout name and event of each timer, made once (a timer's event is kept while it is armed). */
-const TIMER_NAME = {} as Record<ClientTimerName, string>;
-const TIMER_MSG = {} as Record<ClientTimerName, ClientTransactionMsg>;
-for (const name of ['A','B','D','E','F','K','M'] as ClientTimerName[]) {
-  TIMER_NAME[name] = `Timer${name}`;
-  TIMER_MSG[name] = Object.freeze({ type: 'timer', timer: name });
-}
-
-function timer(name: ClientTimerName, ms: number): TimeoutAction<ClientTransactionMsg> {
-  return genericTimeout(TIMER_NAME[name], ms, TIMER_MSG[name]);
-}
 const CANCEL_A = cancelGenericTimeout('TimerA');
 const CANCEL_B = cancelGenericTimeout('TimerB');
 

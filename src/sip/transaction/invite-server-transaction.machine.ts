@@ -50,9 +50,10 @@
  *
  * @module
  */
-import { cancelGenericTimeout, type EnterResult, genericTimeout, keep, type MachineSpec, next, type Result, stop, type TimeoutAction } from '../../fsm/index.ts';
+import { cancelGenericTimeout, type EnterResult, keep, type MachineSpec, next, type Result, stop } from '../../fsm/index.ts';
 import { createResponse, type SipResponse } from '../index.ts';
-import type { ServerTimerName, ServerTransaction, ServerTransactionArgs, ServerTransactionMsg } from './server-transaction.ts';
+import type { ServerTransaction, ServerTransactionArgs, ServerTransactionMsg } from './server-transaction.ts';
+import { serverTimer as timer } from './timer-actions.ts';
 import type { ServerTransactionUser } from './transaction-user.ts';
 import { WireCopy } from './wire-copy.ts';
 
@@ -75,17 +76,6 @@ export interface InviteServerData {
 
 type R = Result<InviteServerState, InviteServerData, ServerTransactionMsg, never>;
 
-/** The timeout name and event of each timer, made once (a timer's event is kept while it is armed). */
-const TIMER_NAME = {} as Record<ServerTimerName, string>;
-const TIMER_MSG = {} as Record<ServerTimerName, ServerTransactionMsg>;
-for (const name of ['G','H','I','J','L','Trying100'] as ServerTimerName[]) {
-  TIMER_NAME[name] = name === 'Trying100' ? name : `Timer${name}`;
-  TIMER_MSG[name] = Object.freeze({ type: 'timer', timer: name });
-}
-
-function timer(name: ServerTimerName, ms: number): TimeoutAction<ServerTransactionMsg> {
-  return genericTimeout(TIMER_NAME[name], ms, TIMER_MSG[name]);
-}
 const CANCEL_TRYING = cancelGenericTimeout('Trying100');
 
 /**

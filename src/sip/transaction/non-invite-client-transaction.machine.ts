@@ -47,9 +47,10 @@
  *
  * @module
  */
-import { cancelGenericTimeout, type EnterResult, genericTimeout, keep, type MachineSpec, next, type Result, stop, type TimeoutAction } from '../../fsm/index.ts';
+import { cancelGenericTimeout, type EnterResult, keep, type MachineSpec, next, type Result, stop } from '../../fsm/index.ts';
 import { createResponse, type SipResponse } from '../index.ts';
-import type { ClientTimerName, ClientTransaction, ClientTransactionArgs, ClientTransactionMsg } from './client-transaction.ts';
+import type { ClientTransaction, ClientTransactionArgs, ClientTransactionMsg } from './client-transaction.ts';
+import { clientTimer as timer } from './timer-actions.ts';
 import type { ClientTransactionUser } from './transaction-user.ts';
 
 /** The states of RFC 3261 Figure 6. */
@@ -65,17 +66,6 @@ export interface NonInviteClientData {
 
 type R = Result<NonInviteClientState, NonInviteClientData, ClientTransactionMsg, never>;
 
-/** The timeout name and event of each timer, made once (a timer's event is kept while it is armed). */
-const TIMER_NAME = {} as Record<ClientTimerName, string>;
-const TIMER_MSG = {} as Record<ClientTimerName, ClientTransactionMsg>;
-for (const name of ['A','B','D','E','F','K','M'] as ClientTimerName[]) {
-  TIMER_NAME[name] = `Timer${name}`;
-  TIMER_MSG[name] = Object.freeze({ type: 'timer', timer: name });
-}
-
-function timer(name: ClientTimerName, ms: number): TimeoutAction<ClientTransactionMsg> {
-  return genericTimeout(TIMER_NAME[name], ms, TIMER_MSG[name]);
-}
 
 /**
  * > If a fatal transport error is reported by the transport layer (generally, due to fatal ICMP

@@ -47,9 +47,10 @@
  *
  * @module
  */
-import { type EnterResult, genericTimeout, keep, type MachineSpec, next, type Result, stop } from '../../fsm/index.ts';
+import { type EnterResult, keep, type MachineSpec, next, type Result, stop } from '../../fsm/index.ts';
 import type { SipResponse } from '../index.ts';
 import type { ServerTransaction, ServerTransactionArgs, ServerTransactionMsg } from './server-transaction.ts';
+import { serverTimer } from './timer-actions.ts';
 import type { ServerTransactionUser } from './transaction-user.ts';
 import { WireCopy } from './wire-copy.ts';
 
@@ -65,7 +66,6 @@ export interface NonInviteServerData {
 }
 
 /** Timer J's event, made once (it is kept while the timer is armed). */
-const TIMER_J: ServerTransactionMsg = Object.freeze({ type: 'timer', timer: 'J' });
 
 type R = Result<NonInviteServerState, NonInviteServerData, ServerTransactionMsg, never>;
 
@@ -117,7 +117,7 @@ export const nonInviteServerTransaction: MachineSpec<NonInviteServerState, NonIn
         // 64*T1 seconds for unreliable transports, and zero seconds for reliable transports." (§17.2.2)
         // Completed only re-sends the last response: the request is no longer needed.
         data.tx.releaseRequest();
-        return keep(undefined, [genericTimeout('TimerJ', data.tx.timers.J, TIMER_J)]);
+        return keep(undefined, [serverTimer('J', data.tx.timers.J)]);
       case 'terminated':
         // "The server transaction MUST be destroyed the instant it enters the "Terminated" state." (§17.2.2)
         return stop('normal');
