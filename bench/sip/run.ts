@@ -1,15 +1,19 @@
 /**
  * SIP call-rate benchmark: sipp's built-in `uac` → Tandem (its own process, `sip` listener, UDP) → sipp's
- * built-in `uas`, and the same stepping uac → uas directly, interleaved in one run.
+ * built-in `uas`, and the same stepping uac → uas directly, interleaved in one run. A third path, the
+ * floor, carries the same calls through `floor-relay.ts`: a Node.js process that moves the datagrams with
+ * string splices and no SIP work at all, so the run also shows what any Node.js process in the middle
+ * reaches on this machine.
  *
  * For each rate (calls/s) of the sequence, each path runs `-m rate*seconds` calls; a step is a success when
  * every call completed (0 failed, 0 unfinished). Prints a table per step (calls, failed, retransmissions,
  * achieved rate, INVITE→200 time, Tandem CPU % and RSS from /proc, the sipp processes' CPU %), then the
- * highest 0-failure rate through Tandem vs direct, the ratio and the targets.
+ * highest 0-failure rate through Tandem vs direct (and vs the floor), the ratios and the targets.
  *
- *   node bench/sip/run.ts                                        # 20 s steps (the issue's), each path up to its ceiling, ~10 min
+ *   node bench/sip/run.ts                                        # 20 s steps (the issue's), each path up to its ceiling, ~20 min
  *   BENCH_STEP_SECONDS=2 BENCH_RATES=200,800 node bench/sip/run.ts   # quick check
  *   BENCH_SIPP_BUFFER=65535 node bench/sip/run.ts                # sipp's own default socket buffers
+ *   BENCH_PATHS=direct,tandem node bench/sip/run.ts              # without the floor
  *
  * Results: bench/results/sip.json (git-ignored).
  */
@@ -37,7 +41,7 @@ function envNumber(name: string, fallback: number): number {
 }
 
 const STEP_SECONDS = envNumber('BENCH_STEP_SECONDS', 20);
-const RATES = (process.env['BENCH_RATES'] ?? '200,400,600,800,1000,1200,1500,2000,3000,4000,6000,8000').split(',').map((s) => {
+const RATES = (process.env['BENCH_RATES'] ?? '200,400,600,800,1000,1200,1500,2000,3000,4000,6000,8000,10000,12000,16000,20000,24000').split(',').map((s) => {
   const n = Number(s.trim());
   if (!Number.isInteger(n) || n <= 0) throw new Error(`BENCH_RATES: not a positive integer: ${JSON.stringify(s)}`);
   return n;
@@ -231,16 +235,45 @@ async function runUac(target: string, localPort: number, rate: number, seconds: 
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Tandem in its own process
+// The process in the middle: Tandem, or the floor relay
 
-interface Tandem {
+type PathName = 'direct' | 'tandem' | 'floor';
+const ALL_PATHS: readonly PathName[] = ['direct', 'tandem', 'floor'];
+const PATHS: readonly PathName[] = (process.env['BENCH_PATHS'] ?? ALL_PATHS.join(',')).split(',').map((s) => {
+  const p = s.trim() as PathName;
+  if (!ALL_PATHS.includes(p)) throw new Error(`BENCH_PATHS: unknown path ${JSON.stringify(s)} (direct, tandem, floor)`);
+  return p;
+});
+
+/** A process between uac and uas (Tandem or the floor relay). */
+interface Middle {
   child: ChildProcess;
   port: number;
   stderrTail(): string;
-  logBytes(): number;
 }
 
-async function startTandem(port: number, uasPort: number, dir: string): Promise<Tandem> {
+function watchOutput(child: ChildProcess): () => string {
+  let tail = '';
+  const keep = (d: Buffer): void => {
+    tail = (tail + d.toString('utf8')).slice(-2000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return () => tail;
+}
+
+async function started(child: ChildProcess, port: number, what: string): Promise<Middle> {
+  const stderrTail = watchOutput(child);
+  try {
+    await waitUdpBound(port, what, child);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw new Error(`${(err as Error).message}\n${stderrTail()}`, { cause: err });
+  }
+  return { child, port, stderrTail };
+}
+
+function startTandem(port: number, uasPort: number, dir: string): Promise<Middle> {
   const config = {
     listeners: [{ name: 'sip', protocol: 'sip', address: `127.0.0.1:${port}` }],
     upstreams: [{ name: 'pbx', targets: [{ url: `sip:127.0.0.1:${uasPort};transport=udp` }] }],
@@ -254,27 +287,17 @@ async function startTandem(port: number, uasPort: number, dir: string): Promise<
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, TANDEM_WATCH_CONFIG: '0' },
   });
-  let tail = '';
-  let bytes = 0;
-  const keep = (d: Buffer): void => {
-    bytes += d.length;
-    tail = (tail + d.toString('utf8')).slice(-2000);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  try {
-    await waitUdpBound(port, 'tandem', child);
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw new Error(`${(err as Error).message}\n${tail}`, { cause: err });
-  }
-  return { child, port, stderrTail: () => tail, logBytes: () => bytes };
+  return started(child, port, 'tandem');
+}
+
+function startFloor(port: number, uasPort: number): Promise<Middle> {
+  // The same Node.js and the same V8 flag as Tandem.
+  const child = spawn(process.execPath, ['--max-semi-space-size=4', join(HERE, 'floor-relay.ts'), String(port), String(uasPort)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return started(child, port, 'floor relay');
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Steps
-
-type PathName = 'direct' | 'tandem';
 
 interface Step extends UacResult {
   path: PathName;
@@ -282,26 +305,29 @@ interface Step extends UacResult {
   ok: boolean;
   /** Successful calls / wall time of the sipp run. */
   achievedPerSecond: number;
-  tandemCpu: number | undefined;
-  /** Highest Tandem CPU % over any ~1 s window of the step. */
-  tandemPeakCpu: number | undefined;
-  tandemRssMiB: number | undefined;
-  tandemPeakRssMiB: number | undefined;
+  /** CPU % of the process in the middle (Tandem or the floor relay), average over the step; 100 = one core. */
+  middleCpu: number | undefined;
+  /** Highest CPU % of the process in the middle over any ~1 s window of the step. */
+  middlePeakCpu: number | undefined;
+  /** CPU time of the process in the middle per successful call, ms. */
+  middleCpuMsPerCall: number | undefined;
+  middleRssMiB: number | undefined;
+  middlePeakRssMiB: number | undefined;
   uasCpu: number | undefined;
   /** Whole machine busy %, all CPUs (100 x cores = all busy). */
   machineCpu: number;
 }
 
-async function runStep(path: PathName, rate: number, target: string, uacPort: number, uas: ChildProcess, tandem: Tandem): Promise<Step> {
+async function runStep(path: PathName, rate: number, target: string, uacPort: number, uas: ChildProcess, middle: Middle | undefined): Promise<Step> {
   const t0 = performance.now();
-  const tandemBefore = readProc(tandem.child.pid);
+  const middleBefore = readProc(middle?.child.pid);
   const uasBefore = readProc(uas.pid);
   const machineBefore = machineBusySeconds();
   let peakRss = 0;
   let peakCpu = 0;
-  let prev = tandemBefore === undefined ? undefined : { cpuSeconds: tandemBefore.cpuSeconds, at: t0 };
+  let prev = middleBefore === undefined ? undefined : { cpuSeconds: middleBefore.cpuSeconds, at: t0 };
   const poll = setInterval(() => {
-    const p = readProc(tandem.child.pid);
+    const p = readProc(middle?.child.pid);
     if (p === undefined) return;
     peakRss = Math.max(peakRss, p.rssKiB);
     const now = performance.now();
@@ -311,20 +337,22 @@ async function runStep(path: PathName, rate: number, target: string, uacPort: nu
   const r = await runUac(target, uacPort, rate, STEP_SECONDS);
   clearInterval(poll);
   const seconds = (performance.now() - t0) / 1000;
-  const tandemAfter = readProc(tandem.child.pid);
+  const middleAfter = readProc(middle?.child.pid);
   const uasAfter = readProc(uas.pid);
   const cpu = (a: Proc | undefined, b: Proc | undefined): number | undefined => (a === undefined || b === undefined ? undefined : (100 * (b.cpuSeconds - a.cpuSeconds)) / seconds);
-  if (tandemAfter !== undefined) peakRss = Math.max(peakRss, tandemAfter.rssKiB);
+  if (middleAfter !== undefined) peakRss = Math.max(peakRss, middleAfter.rssKiB);
+  const middleCpuSeconds = middleBefore === undefined || middleAfter === undefined ? undefined : middleAfter.cpuSeconds - middleBefore.cpuSeconds;
   return {
     ...r,
     path,
     rate,
     ok: r.failed === 0 && r.successful === r.calls,
     achievedPerSecond: r.successful / r.wallSeconds,
-    tandemCpu: path === 'tandem' ? cpu(tandemBefore, tandemAfter) : undefined,
-    tandemPeakCpu: path === 'tandem' ? peakCpu : undefined,
-    tandemRssMiB: tandemAfter === undefined ? undefined : tandemAfter.rssKiB / 1024,
-    tandemPeakRssMiB: path === 'tandem' && peakRss > 0 ? peakRss / 1024 : undefined,
+    middleCpu: cpu(middleBefore, middleAfter),
+    middlePeakCpu: middle === undefined ? undefined : peakCpu,
+    middleCpuMsPerCall: middleCpuSeconds === undefined || r.successful === 0 ? undefined : (1000 * middleCpuSeconds) / r.successful,
+    middleRssMiB: middleAfter === undefined ? undefined : middleAfter.rssKiB / 1024,
+    middlePeakRssMiB: middle !== undefined && peakRss > 0 ? peakRss / 1024 : undefined,
     uasCpu: cpu(uasBefore, uasAfter),
     machineCpu: (100 * (machineBusySeconds() - machineBefore)) / seconds,
   };
@@ -333,7 +361,7 @@ async function runStep(path: PathName, rate: number, target: string, uacPort: nu
 const fmt = (n: number | undefined, digits = 0): string => (n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(digits));
 
 function printTable(steps: readonly Step[]): void {
-  const head = ['path', 'rate/s', 'calls', 'ok', 'failed', 'retrans', 'achieved/s', 'INV→200 ms', 'tandem CPU% avg (peak 1 s)', 'tandem RSS MiB end (peak)', 'uac CPU%', 'uas CPU%', 'machine CPU%', 'result'];
+  const head = ['path', 'rate/s', 'calls', 'ok', 'failed', 'retrans', 'achieved/s', 'INV→200 ms', 'middle CPU% avg (peak 1 s)', 'middle CPU ms/call', 'middle RSS MiB end (peak)', 'uac CPU%', 'uas CPU%', 'machine CPU%', 'result'];
   const rows = steps.map((s) => [
     s.path,
     String(s.rate),
@@ -343,8 +371,9 @@ function printTable(steps: readonly Step[]): void {
     String(s.retransmissions),
     fmt(s.achievedPerSecond),
     fmt(s.responseMs, 2),
-    s.path === 'tandem' ? `${fmt(s.tandemCpu)} (${fmt(s.tandemPeakCpu)})` : '-',
-    s.path === 'tandem' ? `${fmt(s.tandemRssMiB)} (${fmt(s.tandemPeakRssMiB)})` : '-',
+    s.path === 'direct' ? '-' : `${fmt(s.middleCpu)} (${fmt(s.middlePeakCpu)})`,
+    fmt(s.middleCpuMsPerCall, 3),
+    s.path === 'direct' ? '-' : `${fmt(s.middleRssMiB)} (${fmt(s.middlePeakRssMiB)})`,
     fmt(s.uacCpu),
     fmt(s.uasCpu),
     fmt(s.machineCpu),
@@ -366,20 +395,18 @@ function gitRev(): string {
   return r.status === 0 ? r.stdout.trim() : 'unknown';
 }
 
+const pct = (r: number): string => `${(r * 100).toFixed(0)} %`;
+
 async function main(): Promise<void> {
   if (spawnSync('sipp', ['-v']).error !== undefined) throw new Error('sipp not found on the PATH (apt-get install sip-tester)');
   const taken = new Set<number>();
-  const [tandemPort, uasTandemPort, uasDirectPort, uacTandemPort, uacDirectPort] = [
-    await freePort(taken), await freePort(taken), await freePort(taken), await freePort(taken), await freePort(taken),
-  ] as [number, number, number, number, number];
+  const ports = async (): Promise<{ middle: number; uas: number; uac: number }> => ({ middle: await freePort(taken), uas: await freePort(taken), uac: await freePort(taken) });
   const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-sip-'));
-  const started = performance.now();
-  console.info(`SIP benchmark: rates ${RATES.join(', ')} calls/s, ${STEP_SECONDS} s per step, UDP, ${cpus().length} CPUs, node ${process.version}, ${gitRev()}`);
+  const began = performance.now();
+  console.info(`SIP benchmark: paths ${PATHS.join(', ')}; rates ${RATES.join(', ')} calls/s, ${STEP_SECONDS} s per step, UDP, ${cpus().length} CPUs, node ${process.version}, ${gitRev()}`);
 
-  const uasDirect = startUas(uasDirectPort);
-  const uasTandem = startUas(uasTandemPort);
-  let tandem: Tandem | undefined;
-  const children = (): (ChildProcess | undefined)[] => [tandem?.child, uasDirect, uasTandem];
+  const setups = new Map<PathName, { target: string; uacPort: number; uas: ChildProcess; middle: Middle | undefined; ports: { middle: number; uas: number; uac: number } }>();
+  const children = (): (ChildProcess | undefined)[] => [...setups.values()].flatMap((s) => [s.uas, s.middle?.child]);
   const onSignal = (): void => {
     for (const c of children()) c?.kill('SIGKILL');
     process.exit(130);
@@ -388,37 +415,40 @@ async function main(): Promise<void> {
   process.once('SIGTERM', onSignal);
   const steps: Step[] = [];
   try {
-    await waitUdpBound(uasDirectPort, 'sipp uas (direct)', uasDirect);
-    await waitUdpBound(uasTandemPort, 'sipp uas (tandem)', uasTandem);
-    tandem = await startTandem(tandemPort, uasTandemPort, dir);
-    const targets: Record<PathName, { target: string; uacPort: number; uas: ChildProcess }> = {
-      direct: { target: `127.0.0.1:${uasDirectPort}`, uacPort: uacDirectPort, uas: uasDirect },
-      tandem: { target: `127.0.0.1:${tandemPort}`, uacPort: uacTandemPort, uas: uasTandem },
-    };
+    for (const path of PATHS) {
+      const p = await ports();
+      const uas = startUas(p.uas);
+      setups.set(path, { target: `127.0.0.1:${p.uas}`, uacPort: p.uac, uas, middle: undefined, ports: p });
+      await waitUdpBound(p.uas, `sipp uas (${path})`, uas);
+      const middle = path === 'tandem' ? await startTandem(p.middle, p.uas, dir) : path === 'floor' ? await startFloor(p.middle, p.uas) : undefined;
+      setups.set(path, { target: `127.0.0.1:${middle === undefined ? p.uas : p.middle}`, uacPort: p.uac, uas, middle, ports: p });
+    }
 
-    // Warm-up (not counted): JIT, sockets, sipp's caches, on both paths.
-    for (const path of ['direct', 'tandem'] as const) {
-      const w = await runUac(targets[path].target, targets[path].uacPort, 100, 2);
+    // Warm-up (not counted): JIT, sockets, sipp's caches, on every path.
+    for (const path of PATHS) {
+      const t = setups.get(path)!;
+      const w = await runUac(t.target, t.uacPort, 100, 2);
       console.info(`warm-up ${path}: ${w.successful}/${w.calls} calls ok`);
-      if (w.successful === 0) throw new Error(`warm-up ${path}: no call succeeded (exit ${w.exitCode}) ${w.errors}\n${tandem.stderrTail()}`);
+      if (w.successful === 0) throw new Error(`warm-up ${path}: no call succeeded (exit ${w.exitCode}) ${w.errors}\n${t.middle?.stderrTail() ?? ''}`);
     }
     await sleep(SETTLE_MS);
 
-    // Interleaved: at every rate both paths, the order alternating so neither is always first. A path
-    // that failed a step is not stepped further (its ceiling is found); the other goes on to its own.
+    // Interleaved: at every rate every path, the order rotating so none is always first. A path that
+    // failed a step is not stepped further (its ceiling is found); the others go on to their own.
     const done = new Set<PathName>();
     for (const [i, rate] of RATES.entries()) {
-      const order: PathName[] = i % 2 === 0 ? ['direct', 'tandem'] : ['tandem', 'direct'];
-      if (done.size === 2) break;
+      if (done.size === PATHS.length) break;
+      const order = PATHS.map((_, k) => PATHS[(k + i) % PATHS.length]!);
       for (const path of order) {
         if (done.has(path)) continue;
-        const t = targets[path];
-        const s = await runStep(path, rate, t.target, t.uacPort, t.uas, tandem);
+        const t = setups.get(path)!;
+        const s = await runStep(path, rate, t.target, t.uacPort, t.uas, t.middle);
         steps.push(s);
-        const cpu = path === 'tandem' ? `, tandem CPU ${fmt(s.tandemCpu)} % avg, ${fmt(s.tandemPeakCpu)} % peak` : '';
+        const cpu = t.middle !== undefined ? `, ${path} CPU ${fmt(s.middleCpu)} % avg, ${fmt(s.middlePeakCpu)} % peak, ${fmt(s.middleCpuMsPerCall, 3)} ms/call` : '';
         console.info(`  ${path.padEnd(6)} ${String(rate).padStart(5)}/s: ${s.successful}/${s.calls} ok, ${s.failed} failed, ${s.retransmissions} retrans${cpu}, ${s.wallSeconds.toFixed(1)} s`);
         if (!s.ok) done.add(path);
-        if (tandem.child.exitCode !== null || tandem.child.signalCode !== null) throw new Error(`tandem exited during the run:\n${tandem.stderrTail()}`);
+        const m = t.middle?.child;
+        if (m !== undefined && (m.exitCode !== null || m.signalCode !== null)) throw new Error(`${path} exited during the run:\n${t.middle!.stderrTail()}`);
         await sleep(SETTLE_MS);
       }
     }
@@ -431,25 +461,47 @@ async function main(): Promise<void> {
 
   console.info('');
   printTable(steps);
-  const tandemBest = best(steps, 'tandem');
-  const directBest = best(steps, 'direct');
-  const ratio = directBest > 0 ? tandemBest / directBest : 0;
   const maxRate = Math.max(...RATES);
+  const bests = new Map(PATHS.map((p) => [p, best(steps, p)]));
+  // A path that never failed has its ceiling above the top rate: ratios against it are bounds only.
+  const capped = (p: PathName): boolean => bests.get(p) === maxRate;
+  const tandemBest = bests.get('tandem') ?? 0;
+  const directBest = bests.get('direct') ?? 0;
+  const floorBest = bests.get('floor');
+  const ratio = directBest > 0 ? tandemBest / directBest : 0;
   const firstTandemFail = steps.filter((s) => s.path === 'tandem').find((s) => !s.ok);
   const rateMet = tandemBest >= TARGET_RATE;
-  // When direct never failed, its ceiling is above the top rate: the ratio is only an upper bound.
-  const directCapped = directBest === maxRate;
+  const directCapped = capped('direct');
   const ratioMet = ratio >= TARGET_RATIO && !directCapped;
   console.info('');
-  console.info(`highest 0-failure rate: tandem ${tandemBest} calls/s, direct ${directBest} calls/s${directCapped ? ' (the top rate tested: the direct ceiling is higher)' : ''}; ratio ${directCapped ? '≤ ' : ''}${(ratio * 100).toFixed(0)} %`);
-  if (firstTandemFail !== undefined) {
-    console.info(`tandem first fails at ${firstTandemFail.rate} calls/s: ${firstTandemFail.failed} failed, tandem CPU ${fmt(firstTandemFail.tandemCpu)} % avg over the step, ${fmt(firstTandemFail.tandemPeakCpu)} % peak 1 s (100 = one core), machine CPU ${fmt(firstTandemFail.machineCpu)} % of ${cpus().length * 100} %`);
+  console.info(`highest 0-failure rate (calls/s): ${PATHS.map((p) => `${p} ${bests.get(p)}${capped(p) ? '+ (top rate tested)' : ''}`).join(', ')}`);
+  /** a / b, marked as a bound when a path's ceiling lies above the top rate tested. */
+  const ratioText = (a: PathName, b: PathName): string => {
+    const bb = bests.get(b) ?? 0;
+    if (bb === 0) return '-';
+    if (capped(a) && capped(b)) return 'unknown (both above the top rate tested)';
+    return `${capped(a) ? '≥ ' : capped(b) ? '≤ ' : ''}${pct((bests.get(a) ?? 0) / bb)}`;
+  };
+  console.info(`tandem / direct: ${ratioText('tandem', 'direct')}`);
+  if (floorBest !== undefined) {
+    console.info(`floor / direct: ${ratioText('floor', 'direct')}  (a Node.js process that moves the datagrams and does no SIP work)`);
+    console.info(`tandem / floor: ${ratioText('tandem', 'floor')}`);
   }
-  const lowerFails = steps.filter((s) => !s.ok && s.rate < Math.max(tandemBest, directBest) && s.rate < (s.path === 'tandem' ? tandemBest : directBest));
-  if (lowerFails.length > 0) console.info(`note: failures below the highest passing rate (noise?): ${lowerFails.map((s) => `${s.path}@${s.rate}`).join(', ')}`);
+  const cpuAt = (p: PathName, rate: number): number | undefined => steps.find((s) => s.path === p && s.rate === rate && s.ok)?.middleCpuMsPerCall;
+  const common = Math.min(tandemBest, floorBest ?? 0);
+  if (common > 0) {
+    const t = cpuAt('tandem', common);
+    const f = cpuAt('floor', common);
+    if (t !== undefined && f !== undefined) console.info(`CPU per call at ${common} calls/s: tandem ${t.toFixed(3)} ms, floor ${f.toFixed(3)} ms (${(t / f).toFixed(1)}×)`);
+  }
+  if (firstTandemFail !== undefined) {
+    console.info(`tandem first fails at ${firstTandemFail.rate} calls/s: ${firstTandemFail.failed} failed, tandem CPU ${fmt(firstTandemFail.middleCpu)} % avg over the step, ${fmt(firstTandemFail.middlePeakCpu)} % peak 1 s (100 = one core), machine CPU ${fmt(firstTandemFail.machineCpu)} % of ${cpus().length * 100} %`);
+  }
+  const lowerFails = steps.filter((s) => !s.ok && s.rate < (bests.get(s.path) ?? 0));
+  if (lowerFails.length > 0) console.info(`note: failures below a path's highest passing rate (noise?): ${lowerFails.map((s) => `${s.path}@${s.rate}`).join(', ')}`);
   console.info(`target ≥ ${TARGET_RATE} calls/s through one Tandem process with 0 failures: ${tandemBest} → ${rateMet ? 'MET' : 'MISSED'}`);
-  console.info(`target ≥ ${TARGET_RATIO * 100} % of the direct rate: ${directCapped ? '≤ ' : ''}${(ratio * 100).toFixed(0)} % → ${ratioMet ? 'MET' : directCapped && ratio >= TARGET_RATIO ? 'NOT SHOWN (raise BENCH_RATES past the direct ceiling)' : 'MISSED'}`);
-  console.info(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  console.info(`target ≥ ${TARGET_RATIO * 100} % of the direct rate: ${directCapped ? '≤ ' : ''}${pct(ratio)} → ${ratioMet ? 'MET' : directCapped && ratio >= TARGET_RATIO ? 'NOT SHOWN (raise BENCH_RATES past the direct ceiling)' : 'MISSED'}`);
+  console.info(`total ${((performance.now() - began) / 1000).toFixed(0)} s`);
 
   mkdirSync(dirname(OUT), { recursive: true });
   writeFileSync(
@@ -462,9 +514,18 @@ async function main(): Promise<void> {
         cpus: cpus().length,
         stepSeconds: STEP_SECONDS,
         rates: RATES,
+        paths: PATHS,
         transport: 'udp',
         steps,
-        summary: { tandemBest, directBest, ratio, targets: { rate: { target: TARGET_RATE, met: rateMet }, ratio: { target: TARGET_RATIO, met: ratioMet } }, firstTandemFail: firstTandemFail === undefined ? undefined : { rate: firstTandemFail.rate, tandemCpu: firstTandemFail.tandemCpu, tandemPeakCpu: firstTandemFail.tandemPeakCpu, machineCpu: firstTandemFail.machineCpu } },
+        summary: {
+          best: Object.fromEntries(bests),
+          tandemBest,
+          directBest,
+          floorBest,
+          ratio,
+          targets: { rate: { target: TARGET_RATE, met: rateMet }, ratio: { target: TARGET_RATIO, met: ratioMet } },
+          firstTandemFail: firstTandemFail === undefined ? undefined : { rate: firstTandemFail.rate, tandemCpu: firstTandemFail.middleCpu, tandemPeakCpu: firstTandemFail.middlePeakCpu, machineCpu: firstTandemFail.machineCpu },
+        },
       },
       null,
       2,
