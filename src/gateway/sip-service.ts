@@ -16,11 +16,12 @@
  * listener's address is the proxy's address towards WebSocket clients. Adding or removing SIP
  * listeners takes a restart (routes and upstreams change live).
  */
+import { networkInterfaces } from 'node:os';
 import type { Child, Clock, ExitReason, JsonValue } from '../fsm/index.ts';
 import type { Config, Listener, Route, Upstream } from '../routes/config.ts';
 import { createLoadBalancer, type LoadBalancer } from '../routes/load-balancer.ts';
 import type { SipRequest } from '../sip/index.ts';
-import { type ProxyObserver, type RoutingDecision, type RoutingPurpose, SipProxy } from '../sip/proxy/index.ts';
+import { type LocalAddress, type ProxyObserver, type RoutingDecision, type RoutingPurpose, SipProxy } from '../sip/proxy/index.ts';
 import { EdgeRegistrar } from '../sip/registrar/edge-registrar.ts';
 import { TransactionManager } from '../sip/transaction/index.ts';
 import { type Destination, type Flow, FlowTable, isFlow, type MessageSender, SipTransportError, SipUdpTcpListener, SipWsListener, type TransportCounters, type TransportEvent, type TransportName, type TransportStatsSnapshot, type TransportUser } from '../sip/transport/index.ts';
@@ -169,7 +170,7 @@ export class SipService {
     }
     const sip = this.#bound.find((b) => b.udpTcp !== undefined);
     const ws = this.#bound.find((b) => b.ws !== undefined);
-    const local = (b: Bound) => ({ host: viaHost(b.listener.host), port: b.port! });
+    const local = (b: Bound): LocalAddress => localAddress(b, this.#bound.filter((o) => o !== b && (o.ws !== undefined) === (b.ws !== undefined)));
     const sender: MessageSender = {
       send: async (message, destination: Destination): Promise<Flow> => {
         if (isFlow(destination)) {
@@ -423,7 +424,34 @@ function matches(route: Route, host: string, user: string | undefined, method: s
 
 /** The host written in our Via and Record-Route: the bound address, or loopback for a wildcard bind. */
 function viaHost(host: string): string {
-  return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return isWildcard(host) ? '127.0.0.1' : host;
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::';
+}
+
+/** The addresses a listener is known by: as bound, or every local interface's for a wildcard bind. */
+function boundAddresses(b: Bound): { host: string; port: number }[] {
+  const port = b.port!;
+  if (!isWildcard(b.listener.host)) return [{ host: b.listener.host, port }];
+  const v6 = b.listener.host === '::';
+  return Object.values(networkInterfaces())
+    .flatMap((list) => list ?? [])
+    .filter((i) => v6 || i.family === 'IPv4')
+    .map((i) => ({ host: i.address, port }));
+}
+
+/**
+ * One side's own address for the proxy: the listener's `advertise` (port: the listener's) or its bound
+ * address, with the bound addresses and the other listeners of the same kind as aliases (so Route values
+ * naming any of them are Tandem's own, RFC 3261 §16.4).
+ */
+function localAddress(b: Bound, others: readonly Bound[]): LocalAddress {
+  const port = b.port!;
+  const adv = b.listener.advertise;
+  const aliases = [...boundAddresses(b), ...others.flatMap((o) => [...boundAddresses(o), ...(o.listener.advertise === undefined ? [] : [{ host: o.listener.advertise.host, port: o.listener.advertise.port ?? o.port! }])])];
+  return { host: adv?.host ?? viaHost(b.listener.host), port: adv?.port ?? port, aliases };
 }
 
 /** The SIP service as a supervised child. */

@@ -197,7 +197,55 @@ function resolveListener(
   if (protocol !== 'sip-ws' && (l.keepaliveMs !== undefined || l.allowedOrigins !== undefined)) {
     warnings.push({ path: `${path}.${l.keepaliveMs === undefined ? 'allowedOrigins' : 'keepaliveMs'}`, message: 'only sip-ws listeners use it; ignored' });
   }
-  return { name: l.name, protocol, address: l.address, host, port, keepaliveMs: l.keepaliveMs ?? 30_000, allowedOrigins: l.allowedOrigins?.map((o) => o.toLowerCase()) };
+  let advertise: Listener['advertise'];
+  if (l.advertise !== undefined) {
+    if (protocol === 'http') warnings.push({ path: `${path}.advertise`, message: 'only sip and sip-ws listeners use it; ignored' });
+    else {
+      advertise = parseAdvertise(l.advertise);
+      if (advertise === undefined) problems.push({ path: `${path}.advertise`, message: `"${l.advertise}" is not host[:port] (an IPv6 address in brackets with a port: [2001:db8::1]:5060)` });
+    }
+  }
+  return {
+    name: l.name,
+    protocol,
+    address: l.address,
+    host,
+    port,
+    keepaliveMs: l.keepaliveMs ?? 30_000,
+    allowedOrigins: l.allowedOrigins?.map((o) => o.toLowerCase()),
+    ...(advertise === undefined ? {} : { advertise }),
+  };
+}
+
+/**
+ * A listener's `advertise`: `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address; the host a
+ * DNS name or an IP literal (RFC 3261 §25.1 `host`), the port 1–65535. Undefined when malformed.
+ */
+export function parseAdvertise(text: string): { host: string; port: number | undefined } | undefined {
+  let host = text;
+  let portText: string | undefined;
+  if (text.startsWith('[')) {
+    const close = text.indexOf(']');
+    if (close < 0) return undefined;
+    host = text.slice(1, close);
+    const rest = text.slice(close + 1);
+    if (rest !== '') {
+      if (!rest.startsWith(':')) return undefined;
+      portText = rest.slice(1);
+    }
+    if (!/^[0-9A-Fa-f:.]+$/.test(host) || !host.includes(':')) return undefined;
+  } else if (text.indexOf(':') === text.lastIndexOf(':')) {
+    const colon = text.indexOf(':');
+    if (colon >= 0) {
+      host = text.slice(0, colon);
+      portText = text.slice(colon + 1);
+    }
+    if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host)) return undefined;
+  } else if (!/^[0-9A-Fa-f:.]+$/.test(text)) return undefined; // a bare IPv6 address
+  if (portText === undefined) return { host, port: undefined };
+  if (!/^\d{1,5}$/.test(portText)) return undefined;
+  const port = Number(portText);
+  return port >= 1 && port <= 65_535 ? { host, port } : undefined;
 }
 
 function resolveUpstream(u: UpstreamInput, path: string, problems: ErrorDetail[], _warnings: ConfigWarning[]): Upstream {

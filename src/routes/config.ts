@@ -18,6 +18,11 @@ export interface Listener {
   readonly keepaliveMs: number;
   /** `sip-ws`: accepted Origin values, lower-case; undefined: any. */
   readonly allowedOrigins: readonly string[] | undefined;
+  /**
+   * `sip`, `sip-ws`: the address written in Via sent-by and Record-Route instead of the bound one
+   * (RFC 3261 §18.2.1, §16.6 step 4: an address peers can reach); port undefined: the listener's port.
+   */
+  readonly advertise?: { readonly host: string; readonly port: number | undefined };
 }
 
 export interface Target {

@@ -50,6 +50,14 @@ export const ListenerSchema = Type.Object(
     allowedOrigins: Type.Optional(
       Type.Array(Type.String({ minLength: 1 }), { description: 'sip-ws: accepted Origin values (https://app.example.com); other upgrades get 403. Unset: any origin.' }),
     ),
+    advertise: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 255,
+        description:
+          'sip, sip-ws: host[:port] written in Via and Record-Route instead of the bound address (a public address behind NAT, a container host, a DNS name); default: the bound address (127.0.0.1 for a wildcard bind) and port. Route values naming it or the bound address are Tandem\'s own.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

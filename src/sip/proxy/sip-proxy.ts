@@ -73,6 +73,12 @@ export interface LocalAddress {
   readonly port: number;
   /** Kept for callers of earlier versions; the Record-Route URI names the transport of each side. */
   readonly transport?: 'udp' | 'tcp';
+  /**
+   * Other addresses that also name this proxy in a Route, Request-URI or Via (RFC 3261 §16.4: "a value
+   * the proxy placed in a Record-Route"): the bound address when another one is advertised, the local
+   * interfaces of a wildcard bind, further listeners of the same kind.
+   */
+  readonly aliases?: readonly { readonly host: string; readonly port: number }[];
 }
 
 export interface SipProxyOptions {
@@ -716,8 +722,7 @@ export class SipProxy implements TransportUser {
 
   #isOurAddress(host: string, port: number | undefined): boolean {
     const p = port ?? DEFAULT_SIP_PORT;
-    if (sameHost(host, this.#local.host) && p === this.#local.port) return true;
-    return this.#wsLocal !== undefined && sameHost(host, this.#wsLocal.host) && p === this.#wsLocal.port;
+    return isAddressOf(this.#local, host, p) || (this.#wsLocal !== undefined && isAddressOf(this.#wsLocal, host, p));
   }
 
   #guard(run: () => void, context: string): void {
@@ -848,4 +853,13 @@ function sameHost(a: string, b: string): boolean {
 
 function bare(host: string): string {
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+/** Is `host:port` the side's own address or one of its aliases? */
+function isAddressOf(local: LocalAddress, host: string, port: number): boolean {
+  if (port === local.port && sameHost(host, local.host)) return true;
+  const aliases = local.aliases;
+  if (aliases === undefined) return false;
+  for (const a of aliases) if (a.port === port && sameHost(host, a.host)) return true;
+  return false;
 }
