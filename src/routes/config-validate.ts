@@ -200,7 +200,7 @@ function resolveListener(
   return { name: l.name, protocol, address: l.address, host, port, keepaliveMs: l.keepaliveMs ?? 30_000, allowedOrigins: l.allowedOrigins?.map((o) => o.toLowerCase()) };
 }
 
-function resolveUpstream(u: UpstreamInput, path: string, problems: ErrorDetail[], _warnings: ConfigWarning[]): Upstream {
+function resolveUpstream(u: UpstreamInput, path: string, problems: ErrorDetail[], warnings: ConfigWarning[]): Upstream {
   const targets: Target[] = [];
   u.targets.forEach((t, i) => {
     const target = resolveTarget(t.url, t.weight ?? 1);
@@ -212,6 +212,11 @@ function resolveUpstream(u: UpstreamInput, path: string, problems: ErrorDetail[]
     if (authorities.has(t.authority)) problems.push({ path: `${path}.targets[${i}].url`, message: `duplicate target ${t.authority}` });
     authorities.add(t.authority);
   });
+  // A SIP upstream's health check is a SIP OPTIONS request (docs/sip.md): it has no path. (The schema
+  // fills in the default /healthz, so only another path is known to be the user's.)
+  if (u.healthCheck?.path !== undefined && u.healthCheck.path !== '/healthz' && targets.length > 0 && targets.every((t) => t.sip !== undefined)) {
+    warnings.push({ path: `${path}.healthCheck.path`, message: 'ignored for sip: targets (they are probed with SIP OPTIONS)' });
+  }
   let hashOn: HashOn = { kind: 'clientIp' };
   if (u.hashOn !== undefined) {
     const keys = (['header', 'cookie', 'clientIp'] as const).filter((k) => u.hashOn?.[k] !== undefined);
