@@ -403,6 +403,7 @@ export class Metrics {
       },
       onHealthCheck: (upstream, target, ok) => this.healthCheck(upstream, target, ok ? 'success' : 'failure'),
       onTargetHealth: (upstream, target, healthy) => this.healthy(upstream, target, healthy),
+      onTargetHealthRemoved: (upstream, target) => void this.forget({ upstream, target }),
     };
   }
 

@@ -27,11 +27,15 @@ export interface SipHealthOptions {
   readonly onProbe?: (upstream: string, target: string, ok: boolean) => void;
   /** A target became healthy or unhealthy; also called with `true` when its machine starts. */
   readonly onHealth?: (upstream: string, target: string, healthy: boolean, detail: string) => void;
+  /** A reload stopped the checks of a target for good (its upstream, its `healthCheck` or the target is gone). */
+  readonly onRemoved?: (upstream: string, target: string) => void;
 }
 
 interface UpstreamHealth {
   /** The targets and health check settings the machines were made for. */
   readonly signature: string;
+  /** The targets' `host:port`. */
+  readonly authorities: readonly string[];
   readonly gates: readonly TargetGate[];
   /** Aborts the probes in flight when the upstream's checks stop. */
   readonly abort: AbortController;
@@ -60,18 +64,34 @@ export class SipHealth {
   /**
    * Follows the running config's upstreams: starts the checks of SIP upstreams with `healthCheck`,
    * keeps unchanged ones, stops the rest. Resolves when stopped ones have stopped and new ones run.
+   * Calls run one after another, in call order (reloads in quick succession end in the last one's state).
    */
-  async apply(upstreams: readonly Upstream[]): Promise<void> {
+  apply(upstreams: readonly Upstream[]): Promise<void> {
+    const run = this.#applying.then(() => this.#apply(upstreams));
+    this.#applying = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The end of the last {@link apply}. */
+  #applying: Promise<void> = Promise.resolve();
+
+  async #apply(upstreams: readonly Upstream[]): Promise<void> {
     if (this.#stopped) return;
     const wanted = new Map<string, { upstream: Upstream; signature: string }>();
     for (const u of upstreams) if (isChecked(u)) wanted.set(u.name, { upstream: u, signature: signatureOf(u) });
     const stops: Promise<void>[] = [];
+    const removed: [string, string][] = [];
     for (const [name, entry] of this.#byName) {
-      if (wanted.get(name)?.signature === entry.signature) continue;
+      const next = wanted.get(name);
+      if (next?.signature === entry.signature) continue;
       this.#byName.delete(name);
       stops.push(stopEntry(entry));
+      const kept = new Set(next?.upstream.targets.map((t) => t.authority));
+      for (const authority of entry.authorities) if (!kept.has(authority)) removed.push([name, authority]);
     }
     await Promise.all(stops);
+    // Once the machines are stopped: no result of theirs comes after this.
+    for (const [name, authority] of removed) this.#options.onRemoved?.(name, authority);
     if (this.#stopped) return;
     const starts: Promise<unknown>[] = [];
     for (const { upstream, signature } of wanted.values()) {
@@ -156,7 +176,7 @@ export class SipHealth {
       };
     });
     const supervisor = startSupervisor({ strategy: 'one_for_one', intensity: 5, periodMs: 10_000 }, children, { name: `sip-health:${upstream.name}`, clock }).catch(() => undefined);
-    return { signature, gates, abort, supervisor };
+    return { signature, authorities: upstream.targets.map((t) => t.authority), gates, abort, supervisor };
   }
 }
 

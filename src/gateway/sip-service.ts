@@ -54,6 +54,8 @@ export interface SipObserver extends ProxyObserver {
   readonly onHealthCheck?: (upstream: string, target: string, ok: boolean) => void;
   /** A SIP target's health: when its checks start (healthy), and at each change. */
   readonly onTargetHealth?: (upstream: string, target: string, healthy: boolean) => void;
+  /** A reload ended a SIP target's health checks (its upstream, its `healthCheck` or the target is gone). */
+  readonly onTargetHealthRemoved?: (upstream: string, target: string) => void;
 }
 
 /** A snapshot for `/status` and `/metrics`. */
@@ -221,6 +223,7 @@ export class SipService {
         if (healthy) this.#log.info(fields, 'SIP target healthy (OPTIONS): back in the rotation');
         else this.#log.warn(fields, 'SIP target unhealthy (OPTIONS): out of the rotation');
       },
+      onRemoved: (upstream, target) => observer?.onTargetHealthRemoved?.(upstream, target),
     });
   }
 

@@ -234,6 +234,8 @@ describe('SIP target health checks (OPTIONS)', () => {
     // a's last probe may still be retransmitted by its transaction (Timer E) until Timer F; no new ones.
     expect(a.probeBranches().size).toBe(new Set(a.probes().slice(0, counts[0]).map((p) => p.topVia!.branch)).size);
     expect(b.probes().length).toBe(counts[1]);
+    // Its health series are gone with the checks (no stale tandem_target_healthy 0).
+    expect(await metrics()).not.toMatch(/tandem_target_healthy\{upstream="pbx"/);
   });
 
   it('probes TCP targets over a connection; a TCP target refusing connections turns unhealthy', async () => {
