@@ -224,7 +224,7 @@ export class Gateway {
       .map((u) => ({
         name: u.name,
         loadBalancer: u.loadBalancer === 'consistentHash' ? 'roundRobin' : u.loadBalancer,
-        targets: u.targets.map((t) => ({ url: t.url, authority: t.authority, weight: t.weight, health: 'healthy', ejected: false, ejections: 0, active: 0, ...sip.targetCounters(t.authority) })),
+        targets: u.targets.map((t, i) => ({ url: t.url, authority: t.authority, weight: t.weight, health: sip.targetHealthy(u, i) ? 'healthy' : 'unhealthy', ejected: false, ejections: 0, active: 0, ...sip.targetCounters(t.authority) })),
       }));
     return { routes: [...http.routes, ...sipRoutes], upstreams: [...http.upstreams, ...sipUpstreams], sip: sip.status() };
   }

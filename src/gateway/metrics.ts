@@ -401,6 +401,9 @@ export class Metrics {
         this.breakerTransition(upstream, target, from, to);
         this.breakerState(upstream, target, to);
       },
+      onHealthCheck: (upstream, target, ok) => this.healthCheck(upstream, target, ok ? 'success' : 'failure'),
+      onTargetHealth: (upstream, target, healthy) => this.healthy(upstream, target, healthy),
+      onTargetHealthRemoved: (upstream, target) => void this.forget({ upstream, target }),
     };
   }
 

@@ -9,8 +9,9 @@
  * changes apply at once); then
  * - `registrar: edge`: a REGISTER is answered here ({@link EdgeRegistrar}); any other request for a
  *   registered address-of-record goes to the bound Contact over the flow it registered on;
- * - otherwise the route's upstream, one of its `sip:` targets (round robin by weight); a REGISTER from
- *   a WebSocket client carries a Path with its flow token (RFC 3327, RFC 5626 §5.1).
+ * - otherwise the route's upstream, one of its `sip:` targets (round robin by weight) that is healthy
+ *   (OPTIONS health checks, {@link SipHealth}) and whose breaker admits it; a REGISTER from a WebSocket
+ *   client carries a Path with its flow token (RFC 3327, RFC 5626 §5.1).
  *
  * The first `sip` listener is the one requests to `sip:` targets leave from; the first `sip-ws`
  * listener's address is the proxy's address towards WebSocket clients. Adding or removing SIP
@@ -28,6 +29,8 @@ import { type Destination, type Flow, FlowTable, isFlow, type MessageSender, Sip
 import type { Admission, BreakerGate, BreakerState } from '../routes/breaker.machine.ts';
 import type { Logger } from './logger.ts';
 import { SipBreakers } from './sip-breakers.ts';
+import { SipHealth } from './sip-health.ts';
+import { OptionsProber } from '../sip/ping/options-prober.ts';
 
 export interface SipServiceOptions {
   /** The `sip` and `sip-ws` listeners. */
@@ -48,6 +51,12 @@ export interface SipObserver extends ProxyObserver {
   readonly onReceived?: (event: TransportEvent) => void;
   /** A SIP target's circuit breaker changed state. */
   readonly onBreakerTransition?: (upstream: string, target: string, from: BreakerState, to: BreakerState) => void;
+  /** An OPTIONS health check of a SIP target ended (`target`: its `host:port`). */
+  readonly onHealthCheck?: (upstream: string, target: string, ok: boolean) => void;
+  /** A SIP target's health: when its checks start (healthy), and at each change. */
+  readonly onTargetHealth?: (upstream: string, target: string, healthy: boolean) => void;
+  /** A reload ended a SIP target's health checks (its upstream, its `healthCheck` or the target is gone). */
+  readonly onTargetHealthRemoved?: (upstream: string, target: string) => void;
 }
 
 /** A snapshot for `/status` and `/metrics`. */
@@ -96,6 +105,8 @@ export class SipService {
   readonly #bound: Bound[] = [];
   readonly #registrar: EdgeRegistrar;
   readonly #breakers: SipBreakers;
+  /** OPTIONS health checks of SIP targets (once started). */
+  #health: SipHealth | undefined;
   #transactions: TransactionManager | undefined;
   #proxy: SipProxy | undefined;
   /** New requests routed, by route name; requests sent and branch failures, by target `host:port`. */
@@ -195,6 +206,26 @@ export class SipService {
       onError: (error, context) => this.#log.warn({ err: (error as Error).message, context }, 'SIP proxy error'),
     });
     for (const b of this.#bound) this.#log.info({ listener: b.listener.name, address: `${b.listener.host}:${b.port}` }, b.ws === undefined ? 'SIP listener up (UDP and TCP)' : 'SIP WebSocket listener up');
+    this.#health = this.#newHealth(new OptionsProber({ transactions: this.#transactions, sender, clock: this.#options.clock, local: local(sip ?? ws!), newBranch: () => this.#transactions!.newBranch() }));
+    await this.#health.apply(this.#options.config().upstreams);
+  }
+
+  /** The OPTIONS health checks, logging and reporting what they decide. */
+  #newHealth(prober: OptionsProber): SipHealth {
+    const observer = this.#options.observer;
+    return new SipHealth({
+      clock: this.#options.clock,
+      proberFor: (target) => prober.forTarget(target),
+      onProbe: (upstream, target, ok) => observer?.onHealthCheck?.(upstream, target, ok),
+      onHealth: (upstream, target, healthy, detail) => {
+        observer?.onTargetHealth?.(upstream, target, healthy);
+        if (detail === 'started') return;
+        const fields = { decision: 'health', upstream, target, healthy, detail };
+        if (healthy) this.#log.info(fields, 'SIP target healthy (OPTIONS): back in the rotation');
+        else this.#log.warn(fields, 'SIP target unhealthy (OPTIONS): out of the rotation');
+      },
+      onRemoved: (upstream, target) => observer?.onTargetHealthRemoved?.(upstream, target),
+    });
   }
 
   /** Bound ports by listener name (after {@link start}). */
@@ -235,6 +266,7 @@ export class SipService {
 
   /** Closes every listener (WebSocket clients get 1001), then the transactions. */
   async close(): Promise<void> {
+    await this.#health?.stop();
     await Promise.all(this.#bound.map((b) => (b.udpTcp ?? b.ws)!.close()));
     await this.#transactions?.stop();
     await this.#breakers.stop();
@@ -297,11 +329,7 @@ export class SipService {
     // An ACK (stateless, no outcome to report) never takes a breaker's place.
     const gates = request.method === 'ACK' ? undefined : this.#breakers.gates(upstream);
     const choice = this.#balancerOf(upstream).pick();
-    if (choice < 0) {
-      // Every target's breaker refuses (SPEC D.9): 503 with the soonest retry.
-      const retryAfter = Math.min(...(gates ?? []).map((g) => g.retryAfterSeconds()), 60);
-      return { type: 'respond', status: 503, reason: 'Service Unavailable (circuit breaker open)', headers: [['Retry-After', String(retryAfter)]] };
-    }
+    if (choice < 0) return this.#unavailable(upstream, gates);
     const picked = upstream.targets[choice]!;
     const target = picked.sip;
     if (target === undefined) return undefined;
@@ -323,12 +351,27 @@ export class SipService {
     };
   }
 
-  /** The round-robin (or leastRequest) balancer of an upstream, skipping targets whose breaker refuses. */
+  /**
+   * No target in the rotation (SPEC D.9): 503 with the soonest retry. Every target unhealthy: "no
+   * healthy target", Retry-After the time `healthyThreshold` probes take; else the breakers' soonest.
+   */
+  #unavailable(upstream: Upstream, gates: readonly BreakerGate[] | undefined): RoutingDecision {
+    const health = this.#health;
+    const healthy = upstream.targets.map((_, i) => health?.healthy(upstream, i) ?? true);
+    if (!healthy.includes(true)) {
+      const retryAfter = Math.min(health?.retryAfterSeconds(upstream) ?? 1, 60);
+      return { type: 'respond', status: 503, reason: 'Service Unavailable (no healthy target)', headers: [['Retry-After', String(retryAfter)]] };
+    }
+    const retryAfter = Math.min(...(gates ?? []).filter((_, i) => healthy[i]).map((g) => g.retryAfterSeconds()), 60);
+    return { type: 'respond', status: 503, reason: 'Service Unavailable (circuit breaker open)', headers: [['Retry-After', String(retryAfter)]] };
+  }
+
+  /** The round-robin (or leastRequest) balancer of an upstream, skipping unhealthy targets and targets whose breaker refuses. */
   #balancerOf(upstream: Upstream): LoadBalancer {
     let balancer = this.#balancers.get(upstream);
     if (balancer === undefined) {
       const breakers = this.#breakers;
-      const state = { available: (i: number) => breakers.gates(upstream)?.[i]?.canAdmit() ?? true, active: () => 0 };
+      const state = { available: (i: number) => (this.#health?.healthy(upstream, i) ?? true) && (breakers.gates(upstream)?.[i]?.canAdmit() ?? true), active: () => 0 };
       balancer = createLoadBalancer(upstream.loadBalancer === 'consistentHash' ? 'roundRobin' : upstream.loadBalancer, upstream.targets.map((t) => ({ id: t.authority, weight: t.weight })), state);
       this.#balancers.set(upstream, balancer);
     }
@@ -341,9 +384,18 @@ export class SipService {
     return this.#breakers.states(upstream);
   }
 
-  /** After a reload: stops the breakers of replaced or removed upstreams. */
-  reconfigured(): Promise<void> {
-    return this.#breakers.retire(this.#options.config().upstreams);
+  /** Is target `index` of a SIP upstream healthy (true when its upstream has no `healthCheck`), for `/status`. */
+  targetHealthy(upstream: Upstream, index: number): boolean {
+    return this.#health?.healthy(upstream, index) ?? true;
+  }
+
+  /**
+   * After a reload: stops the breakers of replaced or removed upstreams; starts, keeps or stops the
+   * OPTIONS health checks to match the running config.
+   */
+  async reconfigured(): Promise<void> {
+    const upstreams = this.#options.config().upstreams;
+    await Promise.all([this.#breakers.retire(upstreams), this.#health?.apply(upstreams)]);
   }
 
   #associate(flow: Flow, route: string): void {

@@ -248,7 +248,7 @@ export function parseAdvertise(text: string): { host: string; port: number | und
   return port >= 1 && port <= 65_535 ? { host, port } : undefined;
 }
 
-function resolveUpstream(u: UpstreamInput, path: string, problems: ErrorDetail[], _warnings: ConfigWarning[]): Upstream {
+function resolveUpstream(u: UpstreamInput, path: string, problems: ErrorDetail[], warnings: ConfigWarning[]): Upstream {
   const targets: Target[] = [];
   u.targets.forEach((t, i) => {
     const target = resolveTarget(t.url, t.weight ?? 1);
@@ -260,6 +260,11 @@ function resolveUpstream(u: UpstreamInput, path: string, problems: ErrorDetail[]
     if (authorities.has(t.authority)) problems.push({ path: `${path}.targets[${i}].url`, message: `duplicate target ${t.authority}` });
     authorities.add(t.authority);
   });
+  // A SIP upstream's health check is a SIP OPTIONS request (docs/sip.md): it has no path. (The schema
+  // fills in the default /healthz, so only another path is known to be the user's.)
+  if (u.healthCheck?.path !== undefined && u.healthCheck.path !== '/healthz' && targets.length > 0 && targets.every((t) => t.sip !== undefined)) {
+    warnings.push({ path: `${path}.healthCheck.path`, message: 'ignored for sip: targets (they are probed with SIP OPTIONS)' });
+  }
   let hashOn: HashOn = { kind: 'clientIp' };
   if (u.hashOn !== undefined) {
     const keys = (['header', 'cookie', 'clientIp'] as const).filter((k) => u.hashOn?.[k] !== undefined);

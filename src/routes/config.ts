@@ -57,7 +57,10 @@ export interface Upstream {
   readonly retries: Retries;
   /** Per route × target error-ratio breaker; absent: no breaker. */
   readonly circuitBreaker: CircuitBreaker | undefined;
-  /** Active HTTP health checks; absent: targets are taken as healthy. */
+  /**
+   * Active health checks (HTTP targets: GET `path`; SIP targets: SIP OPTIONS, `path` unused); absent:
+   * targets are taken as healthy.
+   */
   readonly healthCheck: HealthCheck | undefined;
   /** Passive outlier detection (ejection); absent: off. */
   readonly outlierDetection: OutlierDetection | undefined;
@@ -86,11 +89,17 @@ export interface CircuitBreaker {
   readonly slowCallMs: number | undefined;
 }
 
+/** Active health checks of an upstream's targets (`src/routes/target.machine.ts`). */
 export interface HealthCheck {
+  /** HTTP targets: the path probed with GET (default `/healthz`); not used for SIP targets (OPTIONS). */
   readonly path: string;
+  /** Time from one probe's result to the next probe (ms). */
   readonly intervalMs: number;
+  /** A probe with no answer within this (ms) fails. */
   readonly timeoutMs: number;
+  /** Failures in a row that make a target unhealthy (out of the rotation). */
   readonly unhealthyThreshold: number;
+  /** Successes in a row that make an unhealthy target healthy again. */
   readonly healthyThreshold: number;
 }
 

@@ -138,7 +138,7 @@ export const OutlierDetectionSchema = Type.Object(
 
 export const HealthCheckSchema = Type.Object(
   {
-    path: Type.Optional(Type.String({ pattern: '^/', default: '/healthz' })),
+    path: Type.Optional(Type.String({ pattern: '^/', default: '/healthz', description: 'HTTP targets: the path probed with GET. Not used for sip: targets, which are probed with SIP OPTIONS.' })),
     intervalMs: Type.Optional(Type.Integer({ minimum: 100, default: 5000 })),
     timeoutMs: Type.Optional(Type.Integer({ minimum: 1, default: 1000 })),
     unhealthyThreshold: Type.Optional(Type.Integer({ minimum: 1, default: 3 })),

@@ -1,5 +1,6 @@
 /**
- * The state machine of one upstream target: its health (active HTTP checks) and its outlier status
+ * The state machine of one upstream target: its health (active checks: HTTP GETs, or SIP OPTIONS from
+ * `src/gateway/sip-health.ts`; the probe is the caller's side effect) and its outlier status
  * (passive ejection), the two things that decide whether the target is in the rotation.
  *
  * - Active health (when `healthCheck` is configured): a probe every `intervalMs` (generic timeout

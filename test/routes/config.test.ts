@@ -101,6 +101,17 @@ describe('config validation', () => {
     expect(list.map((p) => p.path)).toEqual(['routes[0].match.path', 'routes[1].stripPrefix', 'routes[2].match.headers.x-a.regex']);
   });
 
+  it('accepts healthCheck on a SIP upstream (probed with OPTIONS); a path other than the default is ignored with a warning', () => {
+    const base = { listeners: [{ name: 'sip', protocol: 'sip', address: '127.0.0.1:5060' }], routes: [{ name: 'pbx', match: { sip: { domain: 'pbx.local' } }, upstream: 'pbx' }] };
+    const pbx = (healthCheck: Record<string, unknown>) => ({ ...base, upstreams: [{ name: 'pbx', targets: [{ url: 'sip:127.0.0.1:5070' }], healthCheck }] });
+    const plain = validateConfig(pbx({ intervalMs: 2000 }));
+    expect(plain.config.upstreams[0]!.healthCheck).toEqual({ path: '/healthz', intervalMs: 2000, timeoutMs: 1000, unhealthyThreshold: 3, healthyThreshold: 2 });
+    expect(plain.warnings).toEqual([]);
+    expect(validateConfig(pbx({ path: '/healthz' })).warnings).toEqual([]);
+    const withPath = validateConfig(pbx({ path: '/ping' }));
+    expect(withPath.warnings).toEqual([{ path: 'upstreams[0].healthCheck.path', message: 'ignored for sip: targets (they are probed with SIP OPTIONS)' }]);
+  });
+
   it('accepts the contract example (HTTP and SIP routes, sip and sip-ws listeners) without warnings', () => {
     const { config, warnings } = validateConfig(
       parseConfigText(`
