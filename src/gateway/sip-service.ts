@@ -10,7 +10,8 @@
  * - `registrar: edge`: a REGISTER is answered here ({@link EdgeRegistrar}); any other request for a
  *   registered address-of-record goes to the bound Contact over the flow it registered on;
  * - otherwise the route's upstream, one of its `sip:` targets (round robin by weight); a REGISTER from
- *   a WebSocket client carries a Path with its flow token (RFC 3327, RFC 5626 §5.1).
+ *   a WebSocket client carries a Path with its flow token (RFC 3327, RFC 5626 §5.1). A new request
+ *   gets the upstream's serial failover (`retries`, {@link SipFailover}) when it has two or more targets.
  *
  * The first `sip` listener is the one requests to `sip:` targets leave from; the first `sip-ws`
  * listener's address is the proxy's address towards WebSocket clients. Adding or removing SIP

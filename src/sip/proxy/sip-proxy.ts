@@ -1,9 +1,11 @@
 /**
- * The SIP proxy core (RFC 3261 §16), transaction-stateful, one target per request: the transport
- * user that sits on a listener, validates new requests (§16.3), routes them (§16.4, §16.5), forwards
- * them through a client transaction (§16.6) and relays the responses back through the server
- * transaction (§16.7); ACKs for 2xx and stray responses go statelessly (§16.11); CANCEL is answered
- * hop by hop and passed on to the pending branch (§16.10).
+ * The SIP proxy core (RFC 3261 §16), transaction-stateful, one branch at a time per request: the
+ * transport user that sits on a listener, validates new requests (§16.3), routes them (§16.4, §16.5),
+ * forwards them through a client transaction (§16.6) and relays the responses back through the server
+ * transaction (§16.7; a 503 goes upstream as a 500, step 6); ACKs for 2xx and stray responses go
+ * statelessly (§16.11); CANCEL is answered hop by hop and passed on to the pending branch (§16.10).
+ * A failed branch of a new request may be followed by one to another target (serial failover, when
+ * the routing function gave a {@link Failover}: see `failover.ts` and `#failOver`).
  *
  * ```ts
  * let proxy: SipProxy | undefined;
@@ -530,11 +532,13 @@ export class SipProxy implements TransportUser {
         // connection generates either an ICMP Protocol Not Supported, or results in a TCP reset, the
         // element SHOULD retry the request, using UDP."
         if (context.retryOverUdp !== undefined && !context.provisional) {
-          // This branch is replaced by one over UDP (the target is not blamed for our TCP attempt).
+          // This branch is replaced by one over UDP to the same target, which keeps the try's outcome
+          // callback (the target is not blamed for our TCP attempt) and the request's failover.
+          const retry: RoutingDecision = { type: 'forward', target: context.retryOverUdp, ...(context.onOutcome === undefined ? {} : { onOutcome: context.onOutcome }), ...(context.failover === undefined ? {} : { failover: context.failover }) };
           context.retryOverUdp = undefined;
-          finish(context, true);
-          if (this.#invites.get(server) === context) this.#invites.delete(server);
-          this.#forward(server.request, server, context.arrival, loopKey(server.request), false);
+          context.onOutcome = undefined;
+          finish(context);
+          this.#forward(server.request, server, context.arrival, loopKey(server.request), false, retry);
           return;
         }
         finish(context);

@@ -212,6 +212,21 @@ describe('SIP serial failover (retries)', () => {
     expect(requests(second, 'OPTIONS')).toHaveLength(2);
   });
 
+  it('a 2 KB request whose TCP attempt is refused (§18.1.1) is retried over UDP to the same target: no failover', async () => {
+    const [uac, first, second] = [await open(), await open(), await open()];
+    const port = await startPbx([udp(first), udp(second)], { retries: { attempts: 1, on: ['connectFailure'] } });
+    answers(first, port, [200]);
+    answers(second, port, [200]);
+
+    await uac.send(options(uac.port).replace('CSeq: 1 OPTIONS', `CSeq: 1 OPTIONS\r\nX-Padding: ${'a'.repeat(2000)}`), port);
+    const ok = await uac.inbox.response(200, 'OPTIONS');
+    expect(ok.to.tag).toBe(`tag${first.port}`);
+    expect(requests(first, 'OPTIONS')).toHaveLength(1);
+    expect(requests(second, 'OPTIONS')).toEqual([]);
+    expect(await metrics()).not.toMatch(/tandem_sip_failovers_total\{/);
+    expect(gw!.gateway.status().upstreams.find((u) => u.name === 'pbx')!.targets[0]).toMatchObject({ failures: 0 });
+  });
+
   it('a CANCEL while the second target rings: the pending branch is cancelled, the caller gets 487, no third branch', async () => {
     const [uac, a, b, c] = [await open(), await open(), await open(), await open()];
     const port = await startPbx([udp(a), udp(b), udp(c)], { retries: { attempts: 2, on: [503] } });
