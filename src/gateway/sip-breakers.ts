@@ -2,8 +2,9 @@
  * Circuit breakers of SIP upstream targets: the same breaker machine as HTTP routes use
  * (`src/routes/breaker.machine.ts`, opossum's rolling window, open → halfOpen → closed on the
  * gateway clock), one per target of each SIP upstream that configures `circuitBreaker`, started on
- * first use. A branch that times out (Timer B/C), fails at the transport, or gets 503 counts as a
- * failure; any other final response as a success. While a target's breaker is open, new requests go
+ * first use. A branch that times out (Timer B/C), fails at the transport, gets 503 or a status its
+ * upstream's `retries.on` lists counts as a failure; any other final response as a success. Each try
+ * of a serial failover takes and reports its own target's place. While a target's breaker is open, new requests go
  * to the upstream's other targets; when every one is open the caller gets 503 with Retry-After
  * (SPEC D.9).
  *

@@ -11,7 +11,8 @@
  *   registered address-of-record goes to the bound Contact over the flow it registered on;
  * - otherwise the route's upstream, one of its `sip:` targets (round robin by weight) that is healthy
  *   (OPTIONS health checks, {@link SipHealth}) and whose breaker admits it; a REGISTER from a WebSocket
- *   client carries a Path with its flow token (RFC 3327, RFC 5626 §5.1).
+ *   client carries a Path with its flow token (RFC 3327, RFC 5626 §5.1). A new request gets the
+ *   upstream's serial failover (`retries`, {@link SipFailover}) when it has two or more targets.
  *
  * The first `sip` listener is the one requests to `sip:` targets leave from; the first `sip-ws`
  * listener's address is the proxy's address towards WebSocket clients. Adding or removing SIP
@@ -22,7 +23,7 @@ import type { Child, Clock, ExitReason, JsonValue } from '../fsm/index.ts';
 import type { Config, Listener, Route, Upstream } from '../routes/config.ts';
 import { createLoadBalancer, type LoadBalancer } from '../routes/load-balancer.ts';
 import type { SipRequest } from '../sip/index.ts';
-import { type LocalAddress, type ProxyObserver, type RoutingDecision, type RoutingPurpose, SipProxy } from '../sip/proxy/index.ts';
+import { type AddressTarget, type LocalAddress, type ProxyObserver, type ProxyTarget, type RoutingDecision, type RoutingPurpose, SipProxy } from '../sip/proxy/index.ts';
 import { EdgeRegistrar } from '../sip/registrar/edge-registrar.ts';
 import { TransactionManager } from '../sip/transaction/index.ts';
 import { type Destination, type Flow, FlowTable, isFlow, type MessageSender, SipTransportError, SipUdpTcpListener, SipWsListener, type TransportCounters, type TransportEvent, type TransportName, type TransportStatsSnapshot, type TransportUser } from '../sip/transport/index.ts';
@@ -31,6 +32,7 @@ import type { Logger } from './logger.ts';
 import { SipBreakers } from './sip-breakers.ts';
 import { SipHealth } from './sip-health.ts';
 import { OptionsProber } from '../sip/ping/options-prober.ts';
+import { SipFailover, SipRetryBudget } from './sip-failover.ts';
 
 export interface SipServiceOptions {
   /** The `sip` and `sip-ws` listeners. */
@@ -57,6 +59,8 @@ export interface SipObserver extends ProxyObserver {
   readonly onTargetHealth?: (upstream: string, target: string, healthy: boolean) => void;
   /** A reload ended a SIP target's health checks (its upstream, its `healthCheck` or the target is gone). */
   readonly onTargetHealthRemoved?: (upstream: string, target: string) => void;
+  /** A SIP failover was not made because the upstream's retry budget was spent. */
+  readonly onRetryBudgetExhausted?: (upstream: string) => void;
 }
 
 /** A snapshot for `/status` and `/metrics`. */
@@ -101,6 +105,7 @@ export class SipService {
   readonly #options: SipServiceOptions;
   readonly #log: Logger;
   readonly #balancers = new WeakMap<Upstream, LoadBalancer>();
+  readonly #budgets = new WeakMap<Upstream, SipRetryBudget>();
   readonly #flows = new FlowTable();
   readonly #bound: Bound[] = [];
   readonly #registrar: EdgeRegistrar;
@@ -202,7 +207,13 @@ export class SipService {
       clock: this.#options.clock,
       timerCMs: settings.timerCMs,
       recordRoute: true,
-      ...(this.#options.observer === undefined ? {} : { observer: this.#options.observer }),
+      observer: {
+        ...this.#options.observer,
+        onFailover: (reason, from, to) => {
+          this.#log.info({ decision: 'failover', reason, from: targetName(from), to: targetName(to) }, 'SIP request failed over to another target');
+          this.#options.observer?.onFailover?.(reason, from, to);
+        },
+      },
       onError: (error, context) => this.#log.warn({ err: (error as Error).message, context }, 'SIP proxy error'),
     });
     for (const b of this.#bound) this.#log.info({ listener: b.listener.name, address: `${b.listener.host}:${b.port}` }, b.ws === undefined ? 'SIP listener up (UDP and TCP)' : 'SIP WebSocket listener up');
@@ -326,27 +337,67 @@ export class SipService {
       const binding = this.#registrar.lookup(uri);
       if (binding !== undefined) return { type: 'retarget', target: binding.flow, requestUri: binding.contact };
     }
-    // An ACK (stateless, no outcome to report) never takes a breaker's place.
-    const gates = request.method === 'ACK' ? undefined : this.#breakers.gates(upstream);
-    const choice = this.#balancerOf(upstream).pick();
-    if (choice < 0) return this.#unavailable(upstream, gates);
+    // An ACK (stateless, no outcome to report) never takes a breaker's place, nor a failover.
+    if (request.method === 'ACK') {
+      const taken = this.#take(upstream, undefined, undefined);
+      return taken.type === 'taken' ? { type: 'forward', target: taken.target } : taken.type === 'refused' ? taken.answer : undefined;
+    }
+    const gates = this.#breakers.gates(upstream);
+    const taken = this.#take(upstream, gates, undefined);
+    if (taken.type !== 'taken') return taken.type === 'refused' ? taken.answer : undefined;
+    const budget = this.#budgetOf(upstream);
+    budget.request();
+    const end = budget.start(false);
+    const onOutcome = (ok: boolean): void => {
+      end();
+      taken.onOutcome(ok);
+    };
+    // Serial failover (sip-failover.ts): new requests only (in-dialog ones follow their dialog).
+    if (request.to.tag !== undefined || upstream.retries.attempts === 0 || upstream.targets.length < 2) return { type: 'forward', target: taken.target, onOutcome };
+    const failover = new SipFailover({
+      upstream,
+      budget,
+      first: taken.index,
+      take: (exclude) => {
+        const next = this.#take(upstream, gates, exclude);
+        return next.type === 'taken' ? { index: next.index, next: { target: next.target, onOutcome: next.onOutcome }, release: next.release } : undefined;
+      },
+      onBudgetExhausted: () => {
+        this.#log.info({ decision: 'failover', upstream: upstream.name, outcome: 'budgetExhausted' }, 'SIP failover not made: retry budget spent');
+        this.#options.observer?.onRetryBudgetExhausted?.(upstream.name);
+      },
+    });
+    return { type: 'forward', target: taken.target, onOutcome, failover };
+  }
+
+  /**
+   * Takes a target of `upstream` for one try: the load balancer's next one not in `exclude` whose
+   * breaker admits, its breaker place taken (`gates`: the upstream's breakers; none for an ACK).
+   * `refused`: no target in the rotation (SPEC D.9: the 503 with the soonest retry to answer); `none`: no such target.
+   */
+  #take(upstream: Upstream, gates: readonly BreakerGate[] | undefined, exclude: ReadonlySet<number> | undefined): Taken {
+    const choice = this.#balancerOf(upstream).pick(exclude === undefined ? undefined : { exclude });
+    if (choice < 0) return exclude === undefined ? { type: 'refused', answer: this.#unavailable(upstream, gates) } : { type: 'none' };
     const picked = upstream.targets[choice]!;
     const target = picked.sip;
-    if (target === undefined) return undefined;
+    if (target === undefined) return { type: 'none' };
     const gate = gates?.[choice];
     const admission: Admission | undefined = gate?.acquire();
-    if (gate !== undefined && admission === undefined) {
-      return { type: 'respond', status: 503, reason: 'Service Unavailable (circuit breaker open)', headers: [['Retry-After', String(gate.retryAfterSeconds())]] };
-    }
+    if (gate !== undefined && admission === undefined) return exclude === undefined ? { type: 'refused', answer: refused(gate.retryAfterSeconds()) } : { type: 'none' };
     const authority = picked.authority;
     bump(this.#targetRequests, authority);
-    const address = { transport: target.transport, host: target.host, port: target.port };
     return {
-      type: 'forward',
-      target: address,
+      type: 'taken',
+      index: choice,
+      target: { transport: target.transport, host: target.host, port: target.port },
       onOutcome: (ok) => {
         if (!ok) bump(this.#targetFailures, authority);
         if (gate !== undefined && admission !== undefined) gate.report(admission, ok);
+      },
+      release: () => {
+        const n = this.#targetRequests.get(authority) ?? 1;
+        this.#targetRequests.set(authority, n - 1);
+        if (gate !== undefined && admission !== undefined) gate.release(admission);
       },
     };
   }
@@ -366,6 +417,13 @@ export class SipService {
     return { type: 'respond', status: 503, reason: 'Service Unavailable (circuit breaker open)', headers: [['Retry-After', String(retryAfter)]] };
   }
 
+  /** The retry budget of a SIP upstream (a new one for each config version of it). */
+  #budgetOf(upstream: Upstream): SipRetryBudget {
+    let budget = this.#budgets.get(upstream);
+    if (budget === undefined) this.#budgets.set(upstream, (budget = new SipRetryBudget(upstream)));
+    return budget;
+  }
+
   /** The round-robin (or leastRequest) balancer of an upstream, skipping unhealthy targets and targets whose breaker refuses. */
   #balancerOf(upstream: Upstream): LoadBalancer {
     let balancer = this.#balancers.get(upstream);
@@ -377,7 +435,6 @@ export class SipService {
     }
     return balancer;
   }
-
 
   /** Breaker states of a SIP upstream's targets (by authority), for `/status`. */
   breakers(upstream: Upstream): ReadonlyMap<string, BreakerGate> {
@@ -459,6 +516,22 @@ export class SipService {
   targetCounters(authority: string): { requests: number; failures: number } {
     return { requests: this.#targetRequests.get(authority) ?? 0, failures: this.#targetFailures.get(authority) ?? 0 };
   }
+}
+
+/** A target as logged: `udp:host:port`, or the flow's id. */
+function targetName(target: ProxyTarget): string {
+  return isFlow(target) ? `flow:${target.id}` : `${target.transport}:${target.host}:${target.port}`;
+}
+
+/** A target taken for a try, or why none was (see `SipService.#take`). */
+type Taken =
+  | { readonly type: 'taken'; readonly index: number; readonly target: AddressTarget; readonly onOutcome: (ok: boolean) => void; readonly release: () => void }
+  | { readonly type: 'refused'; readonly answer: RoutingDecision }
+  | { readonly type: 'none' };
+
+/** Every target's breaker refuses (SPEC D.9): 503 with Retry-After (seconds). */
+function refused(retryAfter: number): RoutingDecision {
+  return { type: 'respond', status: 503, reason: 'Service Unavailable (circuit breaker open)', headers: [['Retry-After', String(retryAfter)]] };
 }
 
 function bump(map: Map<string, number>, key: string): void {

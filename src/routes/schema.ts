@@ -100,8 +100,8 @@ export const RetryOn = Type.Union([Type.Literal('connectFailure'), Type.Literal(
 
 export const RetriesSchema = Type.Object(
   {
-    attempts: Type.Optional(Type.Integer({ minimum: 0, maximum: 10, default: 1, description: 'Retries after the first try.' })),
-    on: Type.Optional(Type.Array(RetryOn, { default: ['connectFailure'] })),
+    attempts: Type.Optional(Type.Integer({ minimum: 0, maximum: 10, default: 1, description: 'Retries after the first try (SIP upstreams: serial failover to other targets).' })),
+    on: Type.Optional(Type.Array(RetryOn, { default: ['connectFailure'], description: 'When to retry. SIP: connectFailure or reset = a transport error, timeout = Timer B/F (or Timer C before a provisional), a code = a final response with it.' })),
     backoffMs: Type.Optional(Type.Integer({ minimum: 0, default: 25, description: 'Base of the full-jitter exponential backoff (ms).' })),
     maxBackoffMs: Type.Optional(Type.Integer({ minimum: 0, default: 1000, description: 'Cap of one backoff (ms).' })),
     budgetPercent: Type.Optional(Type.Number({ minimum: 0, maximum: 100, default: 20, description: 'Retries in flight may be at most this percentage of requests in flight…' })),

@@ -5,4 +5,5 @@
  * @module
  */
 export { createCancel } from './cancel.ts';
+export { type FailedTry, type Failover, type FailoverReason, type FailoverTry, replacedFinal } from './failover.ts';
 export { type AddressTarget, type LocalAddress, type ProxyObserver, type ProxyTarget, type RoutingDecision, type RoutingPurpose, SipProxy, type SipProxyOptions, loopKey, uriTarget } from './sip-proxy.ts';

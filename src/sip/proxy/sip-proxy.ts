@@ -1,9 +1,11 @@
 /**
- * The SIP proxy core (RFC 3261 §16), transaction-stateful, one target per request: the transport
- * user that sits on a listener, validates new requests (§16.3), routes them (§16.4, §16.5), forwards
- * them through a client transaction (§16.6) and relays the responses back through the server
- * transaction (§16.7); ACKs for 2xx and stray responses go statelessly (§16.11); CANCEL is answered
- * hop by hop and passed on to the pending branch (§16.10).
+ * The SIP proxy core (RFC 3261 §16), transaction-stateful, one branch at a time per request: the
+ * transport user that sits on a listener, validates new requests (§16.3), routes them (§16.4, §16.5),
+ * forwards them through a client transaction (§16.6) and relays the responses back through the server
+ * transaction (§16.7; a 503 goes upstream as a 500, step 6); ACKs for 2xx and stray responses go
+ * statelessly (§16.11); CANCEL is answered hop by hop and passed on to the pending branch (§16.10).
+ * A failed branch of a new request may be followed by one to another target (serial failover, when
+ * the routing function gave a {@link Failover}: see `failover.ts` and `#failOver`).
  *
  * ```ts
  * let proxy: SipProxy | undefined;
@@ -28,6 +30,7 @@ import type { ClientTransaction, ClientTransactionUser, ClientTransportFailure, 
 import { type BoundTransport, DEFAULT_SIP_PORT, type Flow, type FlowTable, isFlow, type MessageSender, requestTransport, responseDestination, responseTransport, type TransportName } from '../transport/index.ts';
 import type { TransportEvent, TransportUser } from '../transport/index.ts';
 import { createCancel } from './cancel.ts';
+import { type FailedTry, type Failover, type FailoverReason, replacedFinal } from './failover.ts';
 
 /** A transport address the `sip` listener can send to (UDP, or TCP over an existing or new connection). */
 export interface AddressTarget {
@@ -52,10 +55,16 @@ export type RoutingDecision =
       /** A new Request-URI (the location service's Contact, §16.5). */
       readonly requestUri?: string;
       /**
-       * Called once with the branch's outcome: false for a timeout (Timer B/F/C), a transport error or a
-       * 503; true for any other final response (for a circuit breaker).
+       * Called once with the branch's outcome: false for a timeout (Timer B/F/C), a transport error, a
+       * 503 or a status the {@link Failover} covers; true for any other final response (for a circuit
+       * breaker).
        */
       readonly onOutcome?: (ok: boolean) => void;
+      /**
+       * Serial failover to other targets when this one fails (see `failover.ts`); used only for a new
+       * request (no To tag, not an ACK) to an address target.
+       */
+      readonly failover?: Failover;
     }
   | { readonly type: 'retarget'; readonly target: ProxyTarget; readonly requestUri: string }
   | { readonly type: 'respond'; readonly status: number; readonly reason?: string; readonly headers?: readonly (readonly [string, string])[] };
@@ -128,6 +137,8 @@ export interface ProxyObserver {
   readonly onTimerC?: () => void;
   /** A branch to `target` failed: no final response in time (Timer B/F/C) or a transport error. */
   readonly onBranchFailure?: (target: ProxyTarget, reason: 'timeout' | 'transport') => void;
+  /** A failed try of a request was followed by a new branch to `to` (serial failover). */
+  readonly onFailover?: (reason: FailoverReason, from: ProxyTarget, to: ProxyTarget) => void;
   /**
    * A message sent again: a request by its client transaction (Timers A, E), or a final response by
    * its server transaction (Timer G, or answering a retransmitted request); or (`received`) a
@@ -151,6 +162,7 @@ interface ForwardInit {
   readonly transport: BoundTransport & { readonly flow: Flow | undefined };
   readonly onOutcome: ((ok: boolean) => void) | undefined;
   readonly retryOverUdp: AddressTarget | undefined;
+  readonly failover: Failover | undefined;
 }
 
 /**
@@ -172,7 +184,11 @@ class ForwardContext implements ClientTransactionUser {
   readonly transport: BoundTransport & { readonly flow: Flow | undefined };
   client: ClientTransaction | undefined = undefined;
   provisional = false;
+  /** A provisional other than 100 went to the caller: the call is in progress, no failover. */
+  relayedProvisional = false;
   final = false;
+  /** The caller CANCELled or its connection closed: no further try (serial failover stops). */
+  abandoned = false;
   cancelled = false;
   cancelSent = false;
   /** Timer C of an INVITE branch (§16.6 step 11), then the 64·T1 wait for the 487 after its CANCEL (§9.1). */
@@ -181,6 +197,8 @@ class ForwardContext implements ClientTransactionUser {
   onOutcome: ((ok: boolean) => void) | undefined;
   /** Flows this context is listed under in the proxy's by-flow index. */
   flows: Flow[] | undefined = undefined;
+  /** The request's serial failover, kept across its tries. */
+  readonly failover: Failover | undefined;
   readonly #events: ForwardEvents;
 
   constructor(init: ForwardInit, events: ForwardEvents) {
@@ -191,6 +209,7 @@ class ForwardContext implements ClientTransactionUser {
     this.transport = init.transport;
     this.onOutcome = init.onOutcome;
     this.retryOverUdp = init.retryOverUdp;
+    this.failover = init.failover;
     this.#events = events;
   }
 
@@ -208,7 +227,7 @@ class ForwardContext implements ClientTransactionUser {
 }
 
 type RouteDecision =
-  | { readonly ok: true; readonly target: ProxyTarget; readonly requestUri?: string; readonly onOutcome?: (ok: boolean) => void }
+  | { readonly ok: true; readonly target: ProxyTarget; readonly requestUri?: string; readonly onOutcome?: (ok: boolean) => void; readonly failover?: Failover }
   | { readonly ok: false; readonly status: number; readonly reason?: string; readonly headers?: readonly (readonly [string, string])[] };
 
 /** The proxy core: see the module documentation. */
@@ -315,10 +334,12 @@ export class SipProxy implements TransportUser {
    * Routes and forwards a validated request (§16.4–§16.6) through a new client transaction.
    * `mtuSwitch`: a large request may go to a UDP target over TCP (§18.1.1); false on the retry over
    * UDP after that TCP attempt failed ("the element SHOULD retry the request, using UDP").
+   * `retry`: the decision of a serial failover's next try, used instead of asking the routing function
+   * (the request is routed again otherwise: our Route values removed, and so on).
    */
-  #forward(request: SipRequest, server: ServerTransaction, flow: Flow, loopHash: string, mtuSwitch: boolean): void {
+  #forward(request: SipRequest, server: ServerTransaction, flow: Flow, loopHash: string, mtuSwitch: boolean, retry?: RoutingDecision): void {
     const forwarded = copy(request);
-    const decision = this.#route(forwarded, flow);
+    const decision = this.#route(forwarded, flow, retry);
     if (!decision.ok) return this.#reject(server, decision.status, decision.headers ?? [], decision.reason);
     // RFC 3327 §5.2: a proxy SHOULD NOT add a Path unless the UA indicated support (Supported: path);
     // "if the UA has not indicated support for the extension and the proxy requires support for it in
@@ -356,12 +377,13 @@ export class SipProxy implements TransportUser {
 
     const transport = this.#counted(requestTransport(this.#sender, target), 'request', forwarded.method);
     const context = new ForwardContext(
-      { server, target, arrival: flow, forwarded, transport, onOutcome: decision.onOutcome, retryOverUdp: target !== decision.target && !isFlow(decision.target) ? decision.target : undefined },
+      { server, target, arrival: flow, forwarded, transport, onOutcome: decision.onOutcome, retryOverUdp: target !== decision.target && !isFlow(decision.target) ? decision.target : undefined, failover: decision.failover },
       this.#forwardEvents,
     );
     if (request.method === 'INVITE') {
+      // A later try of the same request (failover, retry over UDP) replaces its context; watched once.
+      if (!this.#invites.has(server)) server.onTerminated(this.#serverEnded);
       this.#invites.set(server, context);
-      server.onTerminated(this.#serverEnded);
       this.#startTimerC(context);
     }
     this.#track(context);
@@ -397,9 +419,22 @@ export class SipProxy implements TransportUser {
     }
     if (flows.length === 0) return;
     context.flows = flows;
+    const earlier = this.#tracked.get(context.server);
     this.#tracked.set(context.server, context);
+    // A later try of the same request: the earlier context is let go (its server transaction is watched).
+    if (earlier !== undefined) return this.#untrack(earlier);
     // An INVITE's server transaction is watched already (see #forward).
     if (context.server.method !== 'INVITE') context.server.onTerminated(this.#serverEnded);
+  }
+
+  /** Removes a context from the by-flow index. */
+  #untrack(context: ForwardContext): void {
+    for (const f of context.flows ?? []) {
+      const set = this.#byFlow.get(f);
+      set?.delete(context);
+      if (set?.size === 0) this.#byFlow.delete(f);
+    }
+    context.flows = undefined;
   }
 
   /** Contexts listed by flow, by server transaction (to unlist them when it ends). */
@@ -413,11 +448,7 @@ export class SipProxy implements TransportUser {
       const context = this.#tracked.get(server);
       if (context === undefined) return;
       this.#tracked.delete(server);
-      for (const f of context.flows ?? []) {
-        const set = this.#byFlow.get(f);
-        set?.delete(context);
-        if (set?.size === 0) this.#byFlow.delete(f);
-      }
+      this.#untrack(context);
     },
   };
 
@@ -439,6 +470,7 @@ export class SipProxy implements TransportUser {
           context.client?.transportError(new Error(`flow ${flow.id} closed`));
           this.#respondLocal(context.server, 430);
         } else if (context.server.method === 'INVITE' && !context.cancelled) {
+          context.abandoned = true;
           context.cancelled = true;
           if (context.provisional && context.client !== undefined) this.#sendCancel(context);
         }
@@ -477,6 +509,8 @@ export class SipProxy implements TransportUser {
         if (!cancelled) context.forwarded = forwarded;
         else context.client?.transportError(new Error('Timer C: no final response after CANCEL'));
         this.#observer.onBranchFailure?.(context.target, 'timeout');
+        // Before any provisional the branch failed like a Timer B; after our CANCEL it is no failover.
+        if (!cancelled && this.#failOver(context, { reason: 'timeout' })) return;
         this.#respondLocal(context.server, 408);
       }, 'timer C'),
     );
@@ -492,6 +526,7 @@ export class SipProxy implements TransportUser {
         if (context.final) return;
         finish(context);
         this.#observer.onBranchFailure?.(context.target, 'timeout');
+        if (this.#failOver(context, { reason: 'timeout' })) return;
         this.#respondLocal(server, 408);
       }, 'timeout'),
     transportError: (context, failure) =>
@@ -503,11 +538,13 @@ export class SipProxy implements TransportUser {
         // connection generates either an ICMP Protocol Not Supported, or results in a TCP reset, the
         // element SHOULD retry the request, using UDP."
         if (context.retryOverUdp !== undefined && !context.provisional) {
-          // This branch is replaced by one over UDP (the target is not blamed for our TCP attempt).
+          // This branch is replaced by one over UDP to the same target, which keeps the try's outcome
+          // callback (the target is not blamed for our TCP attempt) and the request's failover.
+          const retry: RoutingDecision = { type: 'forward', target: context.retryOverUdp, ...(context.onOutcome === undefined ? {} : { onOutcome: context.onOutcome }), ...(context.failover === undefined ? {} : { failover: context.failover }) };
           context.retryOverUdp = undefined;
-          finish(context, true);
-          if (this.#invites.get(server) === context) this.#invites.delete(server);
-          this.#forward(server.request, server, context.arrival, loopKey(server.request), false);
+          context.onOutcome = undefined;
+          finish(context);
+          this.#forward(server.request, server, context.arrival, loopKey(server.request), false, retry);
           return;
         }
         finish(context);
@@ -516,6 +553,7 @@ export class SipProxy implements TransportUser {
         // A connection to a client that closed: 430 Flow Failed (RFC 5626 §5.3); any other failure: 503.
         const flow = context.transport.flow;
         if (flow !== undefined && flow.closed && isFlow(context.target)) return this.#respondLocal(server, 430);
+        if (this.#failOver(context, { reason: 'connectFailure' })) return;
         this.#respondLocal(server, 503, [['Retry-After', String(this.#retryAfter)]]);
       }, 'transport error'),
   };
@@ -541,6 +579,7 @@ export class SipProxy implements TransportUser {
     }
     if (response.status < 200) {
       context.provisional = true;
+      if (!context.final) context.relayedProvisional = true;
       // §16.7 step 2: a provisional resets Timer C (not once the branch is being cancelled).
       if (context.timerC !== undefined && !context.cancelSent && this.#clock !== undefined) context.timerC.arm(this.#clock.now() + this.#timerCMs);
       if (context.cancelled && context.client !== undefined) this.#sendCancel(context);
@@ -548,9 +587,46 @@ export class SipProxy implements TransportUser {
     } else {
       // Further 2xx (RFC 6026 Accepted) are sent by the server transaction too.
       if (context.final && response.status >= 300) return;
-      finish(context, response.status !== 503);
+      if (response.status >= 300) {
+        const failed: FailedTry = { reason: 'status', status: response.status };
+        finish(context, response.status !== 503 && context.failover?.covers(failed) !== true);
+        if (this.#failOver(context, failed)) return;
+        // §16.7 step 6: a 503 of the next hop goes upstream as a 500 generated here.
+        const replaced = replacedFinal(response.status);
+        if (replaced !== undefined) return this.#respondLocal(context.server, replaced.status, [], replaced.reason);
+      } else {
+        finish(context, true);
+      }
     }
     context.server.respond(response);
+  }
+
+  /**
+   * Serial failover (see `failover.ts`), after a try failed and its outcome was reported (`finish`):
+   * when the request has a {@link Failover}, the branch relayed nothing but a 100 Trying upstream and
+   * was not CANCELled by us (Timer C), a new branch goes to the next target — a new client
+   * transaction with a new Via branch id, from the request as received. When the caller CANCELled
+   * (or its connection closed) meanwhile, no new branch: a failure that would have failed over is
+   * answered 487 Request Terminated. Returns true when the caller is answered or a new try started.
+   */
+  #failOver(context: ForwardContext, failed: FailedTry): boolean {
+    const { failover, server } = context;
+    if (failover === undefined || context.relayedProvisional || context.cancelSent) return false;
+    if (context.abandoned) {
+      if (!failover.covers(failed) || server.method !== 'INVITE') return false;
+      this.#respondLocal(server, 487);
+      return true;
+    }
+    const next = failover.next(failed);
+    if (next === undefined) return false;
+    this.#observer.onFailover?.(failed.reason, context.target, next.target);
+    this.#forward(server.request, server, context.arrival, loopKey(server.request), true, {
+      type: 'forward',
+      target: next.target,
+      failover,
+      ...(next.onOutcome === undefined ? {} : { onOutcome: next.onOutcome }),
+    });
+    return true;
   }
 
   /** §16.10: answer the CANCEL 200 hop by hop, and cancel the pending branch once it had a provisional. */
@@ -559,6 +635,7 @@ export class SipProxy implements TransportUser {
     const context = invite === undefined ? undefined : this.#invites.get(invite);
     if (context === undefined) return this.#reject(server, 481);
     server.respond(createResponse(cancel, 200, { toTag: tag() }));
+    context.abandoned = true;
     if (context.final || context.cancelled) return;
     context.cancelled = true;
     if (context.provisional && context.client !== undefined) this.#sendCancel(context);
@@ -600,8 +677,12 @@ export class SipProxy implements TransportUser {
    *
    * A new request (no To tag) must match a route of the routing function even when a Route or its
    * Request-URI names the next hop: Tandem is not an open relay for preloaded Routes.
+   *
+   * `retry`: a serial failover's next try, taken instead of the routing function's decision (it is
+   * only made for requests that reached that step before). A {@link Failover} is kept only for a
+   * new request (no To tag, not an ACK) going to an address target.
    */
-  #route(request: SipRequest, flow: Flow): RouteDecision {
+  #route(request: SipRequest, flow: Flow, retry?: RoutingDecision): RouteDecision {
     let routes = request.route;
     if (this.#isOurs(request.uri) && routes.length > 0) {
       request.setRequestUri(routes.at(-1)!.uri.raw);
@@ -649,14 +730,17 @@ export class SipProxy implements TransportUser {
     }
     // §16.5: a Request-URI in a domain we are responsible for (a SIP route's) gets the routing
     // function's target; an in-dialog request for another domain goes to its Request-URI.
-    const decision = this.#routes(request, flow);
+    const decision = retry ?? this.#routes(request, flow);
     if (decision === undefined) {
       const target = initial ? undefined : uriTarget(request.uri);
       return target === undefined ? { ok: false, status: 404 } : { ok: true, target };
     }
     if (!('type' in decision)) return { ok: true, target: decision };
     if (decision.type === 'retarget') return { ok: true, target: decision.target, requestUri: decision.requestUri };
-    if (decision.type === 'forward') return { ok: true, target: decision.target, ...(decision.requestUri === undefined ? {} : { requestUri: decision.requestUri }), ...(decision.onOutcome === undefined ? {} : { onOutcome: decision.onOutcome }) };
+    if (decision.type === 'forward') {
+      const failover = decision.failover !== undefined && initial && request.method !== 'ACK' && !isFlow(decision.target) ? decision.failover : undefined;
+      return { ok: true, target: decision.target, ...(decision.requestUri === undefined ? {} : { requestUri: decision.requestUri }), ...(decision.onOutcome === undefined ? {} : { onOutcome: decision.onOutcome }), ...(failover === undefined ? {} : { failover }) };
+    }
     return { ok: false, status: decision.status, ...(decision.reason === undefined ? {} : { reason: decision.reason }), ...(decision.headers === undefined ? {} : { headers: decision.headers }) };
   }
 
