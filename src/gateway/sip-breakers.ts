@@ -36,7 +36,12 @@ export class SipBreakers {
     this.#options = options;
   }
 
-  /** The gates of `upstream`'s targets (index = target index), or undefined when it has no breaker. */
+  /**
+   * The gates of `upstream`'s targets (index = target index), or undefined when it has no breaker;
+   * started on first use. `upstream` must be the running config's: breakers made for another version
+   * of it (other targets or settings) are replaced. Lookups for an upstream object that may be stale
+   * (a request routed before a reload) use {@link peek}.
+   */
   gates(upstream: Upstream): readonly BreakerGate[] | undefined {
     const cb = upstream.circuitBreaker;
     if (cb === undefined) return undefined;
@@ -71,6 +76,16 @@ export class SipBreakers {
     return entry.gates;
   }
 
+  /**
+   * The gates of `upstream`'s targets when breakers for this version of it exist, else undefined:
+   * no side effect (a stale upstream object never replaces the running config's breakers).
+   */
+  peek(upstream: Upstream): readonly BreakerGate[] | undefined {
+    if (upstream.circuitBreaker === undefined) return undefined;
+    const entry = this.#byUpstream.get(upstream.name);
+    return entry !== undefined && entry.signature === signatureOf(upstream) ? entry.gates : undefined;
+  }
+
   /** Breaker states for `/status`: by target authority, of the upstream object in the running config. */
   states(upstream: Upstream): ReadonlyMap<string, BreakerGate> {
     const entry = this.#byUpstream.get(upstream.name);
@@ -100,6 +115,14 @@ export class SipBreakers {
   }
 }
 
+const SIGNATURES = new WeakMap<Upstream, string>();
+
+/** What a reload must keep for the breakers to be kept: target authorities and breaker settings (made once per config object). */
 function signatureOf(upstream: Upstream): string {
-  return JSON.stringify([upstream.targets.map((t) => t.authority), upstream.circuitBreaker ?? null]);
+  let signature = SIGNATURES.get(upstream);
+  if (signature === undefined) {
+    signature = JSON.stringify([upstream.targets.map((t) => t.authority), upstream.circuitBreaker ?? null]);
+    SIGNATURES.set(upstream, signature);
+  }
+  return signature;
 }

@@ -160,9 +160,20 @@ export class SipHealth {
               healthCheck,
               outlierDetection: undefined,
               probe: () => {
-                void prober(healthCheck.timeoutMs, abort.signal).then((outcome) => {
-                  if (!abort.signal.aborted) mailbox.cast({ type: 'probeResult', ok: outcome.ok, detail: outcome.detail });
-                });
+                // The next probe is scheduled on this one's result: a probe that throws still reports one.
+                const report = (ok: boolean, detail: string): void => {
+                  if (!abort.signal.aborted) mailbox.cast({ type: 'probeResult', ok, detail });
+                };
+                let pending: Promise<{ ok: boolean; detail: string }>;
+                try {
+                  pending = prober(healthCheck.timeoutMs, abort.signal);
+                } catch (error) {
+                  pending = Promise.reject(error);
+                }
+                void pending.then(
+                  (outcome) => report(outcome.ok, outcome.detail),
+                  (error: unknown) => report(false, `probe failed: ${error instanceof Error ? error.message : String(error)}`),
+                );
               },
               mayEject: () => false,
               onDecision,

@@ -429,7 +429,8 @@ export class SipService {
     let balancer = this.#balancers.get(upstream);
     if (balancer === undefined) {
       const breakers = this.#breakers;
-      const state = { available: (i: number) => (this.#health?.healthy(upstream, i) ?? true) && (breakers.gates(upstream)?.[i]?.canAdmit() ?? true), active: () => 0 };
+      // peek: this upstream object may be a stale one (a failover of a request routed before a reload).
+      const state = { available: (i: number) => (this.#health?.healthy(upstream, i) ?? true) && (breakers.peek(upstream)?.[i]?.canAdmit() ?? true), active: () => 0 };
       balancer = createLoadBalancer(upstream.loadBalancer === 'consistentHash' ? 'roundRobin' : upstream.loadBalancer, upstream.targets.map((t) => ({ id: t.authority, weight: t.weight })), state);
       this.#balancers.set(upstream, balancer);
     }

@@ -3,6 +3,7 @@
  * the checks a schema cannot express (names unique, references resolve, addresses distinct). Every
  * problem is reported with its path (`routes[2].upstream: unknown upstream "pbx"`); nothing is half-applied.
  */
+import { isIP } from 'node:net';
 import { Ajv, type ErrorObject } from 'ajv';
 import { ConfigError, type ErrorDetail } from '../errors.ts';
 import type {
@@ -218,8 +219,9 @@ function resolveListener(
 }
 
 /**
- * A listener's `advertise`: `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address; the host a
- * DNS name or an IP literal (RFC 3261 §25.1 `host`), the port 1–65535. Undefined when malformed.
+ * A listener's `advertise`: `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address; the host
+ * an IPv4 or IPv6 address (not the unspecified `0.0.0.0` / `::`) or a DNS name (RFC 3261 §25.1
+ * `hostname`, a trailing dot allowed), the port 1–65535. Undefined when malformed.
  */
 export function parseAdvertise(text: string): { host: string; port: number | undefined } | undefined {
   let host = text;
@@ -233,20 +235,27 @@ export function parseAdvertise(text: string): { host: string; port: number | und
       if (!rest.startsWith(':')) return undefined;
       portText = rest.slice(1);
     }
-    if (!/^[0-9A-Fa-f:.]+$/.test(host) || !host.includes(':')) return undefined;
-  } else if (text.indexOf(':') === text.lastIndexOf(':')) {
+    if (isIP(host) !== 6) return undefined;
+  } else if (text.indexOf(':') !== text.lastIndexOf(':')) {
+    if (isIP(text) !== 6) return undefined; // a bare IPv6 address
+  } else {
     const colon = text.indexOf(':');
     if (colon >= 0) {
       host = text.slice(0, colon);
       portText = text.slice(colon + 1);
     }
-    if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host)) return undefined;
-  } else if (!/^[0-9A-Fa-f:.]+$/.test(text)) return undefined; // a bare IPv6 address
+    const looksNumeric = /^[\d.]+$/.test(host);
+    if (looksNumeric ? isIP(host) !== 4 : !HOSTNAME.test(host)) return undefined;
+  }
+  if (host === '0.0.0.0' || (isIP(host) === 6 && /^[0:]+$/.test(host))) return undefined; // unspecified: nobody can reach it
   if (portText === undefined) return { host, port: undefined };
   if (!/^\d{1,5}$/.test(portText)) return undefined;
   const port = Number(portText);
   return port >= 1 && port <= 65_535 ? { host, port } : undefined;
 }
+
+/** RFC 3261 §25.1 hostname: dot-separated labels of letters, digits and inner hyphens, a trailing dot allowed. */
+const HOSTNAME = /^(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
 function resolveUpstream(u: UpstreamInput, path: string, problems: ErrorDetail[], warnings: ConfigWarning[]): Upstream {
   const targets: Target[] = [];

@@ -11,15 +11,17 @@
  *   server, or Timer F: no final response within 64·T1), a transport error (connection refused,
  *   ICMP unreachable, no `sip` listener), or no final response within the probe's `timeoutMs`.
  *
- * Provisional responses (1xx) are waited through. When the deadline passes first, the caller gets its
- * failure at once; the transaction itself runs on to Timer F like any other (the RFC gives the TU no
- * way to abandon a non-INVITE transaction), and a late response is absorbed by it.
+ * Provisional responses (1xx) are waited through. When the deadline passes first (or the probe is
+ * aborted), the caller gets its failure at once and the probe's transaction is stopped: the probe's
+ * own deadline shortens its Timer F, as Kamailio's `t_set_fr()` does for a transaction, so a dead UDP
+ * target sees no retransmissions after `timeoutMs` and probe transactions do not pile up over 64·T1. A
+ * late response then matches no transaction and, with no Via left below Tandem's, is dropped.
  *
  * @module
  */
 import type { Clock } from '../../fsm/index.ts';
 import type { SipRequest, SipResponse } from '../index.ts';
-import type { ClientTransactionUser, TransactionManager } from '../transaction/index.ts';
+import type { ClientTransaction, ClientTransactionUser, TransactionManager } from '../transaction/index.ts';
 import { type MessageSender, requestTransport, type TransportAddress } from '../transport/index.ts';
 
 /** Final responses that count as a failed probe: 408 Request Timeout and 503 Service Unavailable. */
@@ -54,15 +56,25 @@ export function probeSucceeded(status: number): boolean {
 export function pingOptions(deps: OptionsPingDeps, request: SipRequest, destination: TransportAddress, timeoutMs: number, signal?: AbortSignal): Promise<ProbeOutcome> {
   return new Promise<ProbeOutcome>((resolve) => {
     let settled = false;
-    const finish = (outcome: ProbeOutcome): void => {
+    /** Set when the probe gave up before its transaction ended: stop the transaction once it exists. */
+    let abandon = false;
+    let transaction: ClientTransaction | undefined;
+    const stopTransaction = (): void => {
+      void transaction?.machine?.stop().catch(() => undefined);
+    };
+    const finish = (outcome: ProbeOutcome, giveUp = false): void => {
       if (settled) return;
       settled = true;
       timer.disarm();
       signal?.removeEventListener('abort', onAbort);
+      if (giveUp) {
+        abandon = true;
+        stopTransaction();
+      }
       resolve(outcome);
     };
-    const onAbort = (): void => finish({ ok: false, detail: 'aborted' });
-    const timer = deps.clock.createTimer(() => finish({ ok: false, detail: `no final response within ${timeoutMs} ms` }));
+    const onAbort = (): void => finish({ ok: false, detail: 'aborted' }, true);
+    const timer = deps.clock.createTimer(() => finish({ ok: false, detail: `no final response within ${timeoutMs} ms` }, true));
     if (signal?.aborted === true) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     timer.arm(deps.clock.now() + timeoutMs);
@@ -78,7 +90,13 @@ export function pingOptions(deps: OptionsPingDeps, request: SipRequest, destinat
         finish({ ok: false, detail: `transport error: ${describe(failure.error)}` });
       },
     };
-    deps.transactions.sendRequest(request, requestTransport(deps.sender, destination), tu).catch((error: unknown) => finish({ ok: false, detail: `not sent: ${describe(error)}` }));
+    deps.transactions.sendRequest(request, requestTransport(deps.sender, destination), tu).then(
+      (started) => {
+        transaction = started;
+        if (abandon) stopTransaction();
+      },
+      (error: unknown) => finish({ ok: false, detail: `not sent: ${describe(error)}` }),
+    );
   });
 }
 

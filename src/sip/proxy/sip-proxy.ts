@@ -237,6 +237,8 @@ export class SipProxy implements TransportUser {
   readonly #routes: (request: SipRequest, flow: Flow, purpose?: RoutingPurpose) => RoutingDecision | undefined;
   readonly #local: LocalAddress;
   readonly #wsLocal: LocalAddress | undefined;
+  /** Addresses that name this proxy in Route, Request-URI and Via (see {@link LocalAddress.aliases}). */
+  readonly #ours: ReadonlySet<string>;
   readonly #flows: FlowTable | undefined;
   readonly #clock: Clock | undefined;
   readonly #timerCMs: number;
@@ -256,6 +258,7 @@ export class SipProxy implements TransportUser {
     this.#routes = options.routes;
     this.#local = options.localVia;
     this.#wsLocal = options.wsLocal;
+    this.#ours = ourAddresses([options.localVia, options.wsLocal]);
     this.#flows = options.flows;
     this.#clock = options.clock;
     this.#timerCMs = options.timerCMs ?? 180_000;
@@ -805,8 +808,7 @@ export class SipProxy implements TransportUser {
   }
 
   #isOurAddress(host: string, port: number | undefined): boolean {
-    const p = port ?? DEFAULT_SIP_PORT;
-    return isAddressOf(this.#local, host, p) || (this.#wsLocal !== undefined && isAddressOf(this.#wsLocal, host, p));
+    return this.#ours.has(addressKey(host, port ?? DEFAULT_SIP_PORT));
   }
 
   #guard(run: () => void, context: string): void {
@@ -931,19 +933,22 @@ function tag(): string {
   return randomBytes(6).toString('hex');
 }
 
-function sameHost(a: string, b: string): boolean {
-  return bare(a).toLowerCase() === bare(b).toLowerCase();
-}
-
 function bare(host: string): string {
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }
 
-/** Is `host:port` the side's own address or one of its aliases? */
-function isAddressOf(local: LocalAddress, host: string, port: number): boolean {
-  if (port === local.port && sameHost(host, local.host)) return true;
-  const aliases = local.aliases;
-  if (aliases === undefined) return false;
-  for (const a of aliases) if (a.port === port && sameHost(host, a.host)) return true;
-  return false;
+/** `host|port` with the host lower-case and without IPv6 brackets: the key of {@link ourAddresses}. */
+function addressKey(host: string, port: number): string {
+  return `${bare(host).toLowerCase()}|${port}`;
+}
+
+/** Every address that names this proxy (each side's own and its aliases), as {@link addressKey}s. */
+function ourAddresses(sides: readonly (LocalAddress | undefined)[]): ReadonlySet<string> {
+  const keys = new Set<string>();
+  for (const side of sides) {
+    if (side === undefined) continue;
+    keys.add(addressKey(side.host, side.port));
+    for (const a of side.aliases ?? []) keys.add(addressKey(a.host, a.port));
+  }
+  return keys;
 }

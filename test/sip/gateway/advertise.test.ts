@@ -117,8 +117,12 @@ describe('advertise in the config', () => {
     expect(parseAdvertise('[2001:db8::1]')).toEqual({ host: '2001:db8::1', port: undefined });
     expect(parseAdvertise('[2001:db8::1]:5070')).toEqual({ host: '2001:db8::1', port: 5070 });
     expect(parseAdvertise('2001:db8::1')).toEqual({ host: '2001:db8::1', port: undefined });
-    for (const bad of ['host:0', 'host:65536', 'host:', 'ho st', 'host:5060x', '[2001:db8::1', '[2001:db8::1]5060', '-host', 'sip:host', '[host]:5060']) {
-      expect(parseAdvertise(bad), bad).toBeUndefined();
+    expect(parseAdvertise('sip.example.com.:5070')).toEqual({ host: 'sip.example.com.', port: 5070 });
+    const bad = ['host:0', 'host:65536', 'host:', 'ho st', 'host:5060x', '[2001:db8::1', '[2001:db8::1]5060', '-host', 'sip:host', '[host]:5060'];
+    // Not addresses: a stray colon, too many colons, numbers that are no IPv4 address, empty labels, the unspecified addresses.
+    bad.push('1.2.3.4:5060:', '10.0.0.1:5060:5070', ':::::', 'a:b:c', '999.1.1.1', '1..2', 'a..b', '0.0.0.0', '::', '[::]:5060', '0.0.0.0:5060');
+    for (const text of bad) {
+      expect(parseAdvertise(text), text).toBeUndefined();
     }
   });
 

@@ -238,6 +238,20 @@ describe('SIP target health checks (OPTIONS)', () => {
     expect(await metrics()).not.toMatch(/tandem_target_healthy\{upstream="pbx"/);
   });
 
+  it('a probe given up at timeoutMs stops its transaction: no retransmissions after it, no transactions piling up until Timer F', async () => {
+    const a = await Uas.open();
+    a.options = undefined; // silent: Timer E would retransmit at 20, 60, 140, 300 … ms until Timer F (64·T1 = 1280 ms)
+    await start([a.url]);
+    await until('4 probes', () => a.probeBranches().size >= 4);
+    await sleep(400);
+    const copies = new Map<string, number>();
+    for (const p of a.probes()) copies.set(p.topVia!.branch!, (copies.get(p.topVia!.branch!) ?? 0) + 1);
+    // Sent at 0, 20 and 60 ms; the probe gives up at 100 ms, before the copy due at 140 ms.
+    expect(Math.max(...copies.values())).toBeLessThanOrEqual(3);
+    // At most the probe in flight (and none of the abandoned ones) is a live transaction.
+    expect(gw!.gateway.status().sip!.transactions.nonInviteClient).toBeLessThanOrEqual(1);
+  });
+
   it('probes TCP targets over a connection; a TCP target refusing connections turns unhealthy', async () => {
     const server = await TcpServerPeer.listen();
     servers.push(server);
