@@ -3,10 +3,14 @@
  * config (the same keys as HTTP retries; see `src/sip/proxy/failover.ts` for when the proxy core asks):
  *
  * - `attempts`: further tries after the first (0: no failover);
- * - `on`: `connectFailure` (or `reset`) covers a transport error (connection refused or reset, ICMP
- *   unreachable), `timeout` covers Timer B/F (and Timer C before any provisional), a code such as 503
- *   or 500 covers a final response with that code;
- * - `budgetPercent`, `minRetryConcurrency`: the upstream's {@link RetryBudget}, as for HTTP;
+ * - `on`: `connectFailure` covers a transport error before any response (connection refused or
+ *   reset, ICMP unreachable); `reset` covers that too, and a transport error after a provisional
+ *   response (a 100 Trying included: the target got the request, a second try may deliver it twice);
+ *   `timeout` covers an INVITE's Timer B (and its Timer C before any provisional; a non-INVITE's Timer
+ *   F never fails over, the caller's own Timer F has fired too); a code such as 503 or 500 covers a
+ *   final response with that code;
+ * - `budgetPercent`, `minRetryConcurrency`: the upstream's {@link RetryBudget}, as for HTTP, whose
+ *   concurrency input counts every try in flight (first tries and failovers alike);
  * - `backoffMs`, `maxBackoffMs`, `perTryTimeoutMs`, `maxRetryAfterMs` do not apply to SIP: the next
  *   try goes at once (the transaction timers pace a SIP request, and the caller's INVITE is pending).
  *
@@ -24,6 +28,9 @@ export function sipRetryCovers(on: readonly RetryCondition[], failed: FailedTry)
   switch (failed.reason) {
     case 'connectFailure':
       return on.includes('connectFailure') || on.includes('reset');
+    case 'reset':
+      // The target got the request (it answered a provisional): only when retrying it is allowed.
+      return on.includes('reset');
     case 'timeout':
       return on.includes('timeout');
     case 'status':
@@ -122,6 +129,10 @@ export class SipFailover implements Failover {
       onOutcome: (ok) => {
         end();
         report?.(ok);
+      },
+      release: () => {
+        end();
+        taken.release();
       },
     };
   }

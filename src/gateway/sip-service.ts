@@ -213,6 +213,10 @@ export class SipService {
           this.#log.info({ decision: 'failover', reason, from: targetName(from), to: targetName(to) }, 'SIP request failed over to another target');
           this.#options.observer?.onFailover?.(reason, from, to);
         },
+        onRetiredResponse: (status, action) => {
+          this.#log.debug({ decision: 'lateResponse', status, action }, action === 'relayed' ? 'SIP 2xx from a failed-over branch relayed; the pending branch is cancelled' : 'SIP response from a failed-over branch dropped');
+          this.#options.observer?.onRetiredResponse?.(status, action);
+        },
       },
       onError: (error, context) => this.#log.warn({ err: (error as Error).message, context }, 'SIP proxy error'),
     });

@@ -36,9 +36,11 @@ function taker(count: number): { take: (exclude: ReadonlySet<number>) => TakenTa
 }
 
 describe('SIP failover policy (retries)', () => {
-  it('retries.on: connectFailure (or reset) covers transport errors, timeout covers Timer B/F/C, codes cover final responses', () => {
+  it('retries.on: connectFailure (or reset) covers transport errors before any response, only reset one after a provisional; timeout covers timeouts, codes cover final responses', () => {
     expect(sipRetryCovers(['connectFailure'], { reason: 'connectFailure' })).toBe(true);
     expect(sipRetryCovers(['reset'], { reason: 'connectFailure' })).toBe(true);
+    expect(sipRetryCovers(['connectFailure', 'timeout', 503], { reason: 'reset' })).toBe(false);
+    expect(sipRetryCovers(['reset'], { reason: 'reset' })).toBe(true);
     expect(sipRetryCovers(['connectFailure'], { reason: 'timeout' })).toBe(false);
     expect(sipRetryCovers(['timeout'], { reason: 'timeout' })).toBe(true);
     expect(sipRetryCovers([503], { reason: 'status', status: 503 })).toBe(true);
@@ -90,6 +92,26 @@ describe('SIP failover policy (retries)', () => {
     expect(first).toBeDefined();
     expect(new SipFailover({ upstream, budget, first: 0, take: taker(3).take }).next(failed)).toBeUndefined();
     first!.onOutcome!(true);
+    expect(new SipFailover({ upstream, budget, first: 0, take: taker(3).take }).next(failed)).toBeDefined();
+  });
+
+  it('a try given back unmade (release) frees its retry budget slot and its breaker place, and reports no outcome', () => {
+    const upstream = upstreamOf({ attempts: 1, on: [503], budgetPercent: 100, minRetryConcurrency: 1 });
+    const budget = new SipRetryBudget(upstream);
+    for (let i = 0; i < 5; i++) budget.request();
+    const failed = { reason: 'status', status: 503 } as const;
+    const t = taker(3);
+    const outcomes: boolean[] = [];
+    const take = (exclude: ReadonlySet<number>): TakenTarget | undefined => {
+      const taken = t.take(exclude);
+      return taken === undefined ? undefined : { ...taken, next: { ...taken.next, onOutcome: (ok) => outcomes.push(ok) } };
+    };
+    const first = new SipFailover({ upstream, budget, first: 0, take }).next(failed);
+    expect(first?.release).toBeDefined();
+    first!.release!();
+    expect(t.released).toEqual([1]);
+    expect(outcomes).toEqual([]);
+    // One failover in flight at a time (minRetryConcurrency 1): the released one no longer counts.
     expect(new SipFailover({ upstream, budget, first: 0, take: taker(3).take }).next(failed)).toBeDefined();
   });
 });

@@ -15,27 +15,37 @@ import type { AddressTarget } from './sip-proxy.ts';
 
 /**
  * Why a try failed, as the metric label `reason` of `tandem_sip_failovers_total` names it (bounded):
- * `connectFailure` (a transport error: connection refused or reset, ICMP unreachable; RFC 3261
- * §17.1.4), `timeout` (Timer B or F, or Timer C before any provisional response), `status` (a final
- * response whose code `retries.on` lists).
+ * `connectFailure` (a transport error before any response: connection refused or reset, ICMP
+ * unreachable; RFC 3261 §17.1.4), `reset` (a transport error after a provisional response, a 100
+ * Trying included: the target got the request and may act on it), `timeout` (an INVITE's Timer B, or
+ * its Timer C before any provisional response; never a non-INVITE's Timer F, which the caller's own
+ * Timer F matches, §17.1.2.2), `status` (a final response whose code `retries.on` lists).
  */
-export type FailoverReason = 'connectFailure' | 'timeout' | 'status';
+export type FailoverReason = 'connectFailure' | 'reset' | 'timeout' | 'status';
 
 /** A failed try of a request. `status` is the final response's code (300–699). */
-export type FailedTry = { readonly reason: 'connectFailure' } | { readonly reason: 'timeout' } | { readonly reason: 'status'; readonly status: number };
+export type FailedTry = { readonly reason: 'connectFailure' } | { readonly reason: 'reset' } | { readonly reason: 'timeout' } | { readonly reason: 'status'; readonly status: number };
 
 /** The next try: another upstream target (never a flow), with its own outcome callback (its breaker). */
 export interface FailoverTry {
   readonly target: AddressTarget;
   /** Called once with the new try's outcome, like `RoutingDecision.onOutcome`. */
   readonly onOutcome?: (ok: boolean) => void;
+  /**
+   * Called instead of {@link onOutcome} when the try is not made after all (routing the request again
+   * refused it): gives back what the try took (its breaker place, its retry budget slot). Without it,
+   * the proxy reports `onOutcome(false)`.
+   */
+  readonly release?: () => void;
 }
 
 /**
  * The failover policy of one request, returned by the routing function with its first target and
  * kept by the proxy across the request's tries. Asked only for a new request (no To tag, not an
  * ACK) routed by the routing function to an address target, on a branch that relayed nothing but a
- * 100 Trying upstream, was not CANCELled and whose caller did not CANCEL.
+ * 100 Trying upstream, was not CANCELled and whose caller did not CANCEL; for a timeout, only for an
+ * INVITE. A try the proxy gave up on stays known to it until the server transaction ends: its late
+ * 2xx still goes upstream (and the pending try is cancelled), anything else it sends is dropped.
  */
 export interface Failover {
   /** Does the config count this as a failed try that may fail over (`retries.on`)? No side effects. */

@@ -5,7 +5,8 @@
  * transaction (§16.7; a 503 goes upstream as a 500, step 6); ACKs for 2xx and stray responses go
  * statelessly (§16.11); CANCEL is answered hop by hop and passed on to the pending branch (§16.10).
  * A failed branch of a new request may be followed by one to another target (serial failover, when
- * the routing function gave a {@link Failover}: see `failover.ts` and `#failOver`).
+ * the routing function gave a {@link Failover}: see `failover.ts` and `#failOver`); the failed one is
+ * retired, and a late response on it is not taken for a stray one (`#retiredResponse`).
  *
  * ```ts
  * let proxy: SipProxy | undefined;
@@ -31,6 +32,7 @@ import { type BoundTransport, DEFAULT_SIP_PORT, type Flow, type FlowTable, isFlo
 import type { TransportEvent, TransportUser } from '../transport/index.ts';
 import { createCancel } from './cancel.ts';
 import { type FailedTry, type Failover, type FailoverReason, replacedFinal } from './failover.ts';
+import { RetiredBranches } from './retired-branches.ts';
 
 /** A transport address the `sip` listener can send to (UDP, or TCP over an existing or new connection). */
 export interface AddressTarget {
@@ -140,6 +142,12 @@ export interface ProxyObserver {
   /** A failed try of a request was followed by a new branch to `to` (serial failover). */
   readonly onFailover?: (reason: FailoverReason, from: ProxyTarget, to: ProxyTarget) => void;
   /**
+   * A response came on a branch a failover retired, while its request's server transaction lived:
+   * a 2xx `relayed` upstream (the pending branch cancelled, RFC 3261 §16.7 steps 5 and 10), anything
+   * else `dropped`.
+   */
+  readonly onRetiredResponse?: (status: number, action: 'relayed' | 'dropped') => void;
+  /**
    * A message sent again: a request by its client transaction (Timers A, E), or a final response by
    * its server transaction (Timer G, or answering a retransmitted request); or (`received`) a
    * retransmitted request absorbed by its server transaction.
@@ -159,6 +167,8 @@ interface ForwardInit {
   readonly target: ProxyTarget;
   readonly arrival: Flow;
   readonly forwarded: SipRequest;
+  /** The branch id of our Via on `forwarded`. */
+  readonly branch: string;
   readonly transport: BoundTransport & { readonly flow: Flow | undefined };
   readonly onOutcome: ((ok: boolean) => void) | undefined;
   readonly retryOverUdp: AddressTarget | undefined;
@@ -199,6 +209,17 @@ class ForwardContext implements ClientTransactionUser {
   flows: Flow[] | undefined = undefined;
   /** The request's serial failover, kept across its tries. */
   readonly failover: Failover | undefined;
+  /** The branch id of our Via (the client transaction's id, §17.1.3). */
+  readonly branch: string;
+  /** A failover replaced this branch: its late responses are handled by `SipProxy.#retiredResponse`. */
+  retired = false;
+  /** The branch that replaced this one (the next try), when one was made. */
+  successor: ForwardContext | undefined = undefined;
+  /**
+   * A retired branch's 2xx went upstream while this one was pending (§16.7 step 10): it is cancelled,
+   * nothing more of it goes upstream and it never fails over; its outcome is still reported.
+   */
+  superseded = false;
   readonly #events: ForwardEvents;
 
   constructor(init: ForwardInit, events: ForwardEvents) {
@@ -210,6 +231,7 @@ class ForwardContext implements ClientTransactionUser {
     this.onOutcome = init.onOutcome;
     this.retryOverUdp = init.retryOverUdp;
     this.failover = init.failover;
+    this.branch = init.branch;
     this.#events = events;
   }
 
@@ -251,6 +273,12 @@ export class SipProxy implements TransportUser {
   readonly #invites = new Map<ServerTransaction, ForwardContext>();
   /** Pending contexts by the connection-oriented flow their branch goes to or their caller is on. */
   readonly #byFlow = new Map<Flow, Set<ForwardContext>>();
+  /** Branches retired by a failover, until their server transaction ends (see {@link RetiredBranches}). */
+  readonly #retired = new RetiredBranches<ServerTransaction, ForwardContext>();
+  /** Forgets a terminated server transaction's retired branches (one object for all). */
+  readonly #retiredEnded = {
+    transactionTerminated: (transaction: unknown): void => this.#retired.forget(transaction as ServerTransaction),
+  };
 
   constructor(options: SipProxyOptions) {
     this.#transactions = options.transactions;
@@ -338,19 +366,29 @@ export class SipProxy implements TransportUser {
    * `mtuSwitch`: a large request may go to a UDP target over TCP (§18.1.1); false on the retry over
    * UDP after that TCP attempt failed ("the element SHOULD retry the request, using UDP").
    * `retry`: the decision of a serial failover's next try, used instead of asking the routing function
-   * (the request is routed again otherwise: our Route values removed, and so on).
+   * (the request is routed again otherwise: our Route values removed, and so on); `release` gives back
+   * what that try took when routing refuses it now (else its `onOutcome(false)` is reported).
+   * Returns the new branch's context, or undefined when the request was answered here.
    */
-  #forward(request: SipRequest, server: ServerTransaction, flow: Flow, loopHash: string, mtuSwitch: boolean, retry?: RoutingDecision): void {
+  #forward(request: SipRequest, server: ServerTransaction, flow: Flow, loopHash: string, mtuSwitch: boolean, retry?: RoutingDecision, release?: () => void): ForwardContext | undefined {
     const forwarded = copy(request);
     const decision = this.#route(forwarded, flow, retry);
-    if (!decision.ok) return this.#reject(server, decision.status, decision.headers ?? [], decision.reason);
+    if (!decision.ok) {
+      // A try decided before (a failover's, the retry over UDP) that is not made: its breaker place
+      // and budget slot must not leak.
+      if (release !== undefined) release();
+      else if (retry !== undefined && 'type' in retry && retry.type === 'forward') retry.onOutcome?.(false);
+      this.#reject(server, decision.status, decision.headers ?? [], decision.reason);
+      return undefined;
+    }
     // RFC 3327 §5.2: a proxy SHOULD NOT add a Path unless the UA indicated support (Supported: path);
     // "if the UA has not indicated support for the extension and the proxy requires support for it in
     // the registration, the proxy SHOULD reject the request with a 421 response indicating a
     // requirement for the path extension". A WebSocket client is reachable only through its Path.
     if (request.method === 'REGISTER' && flow.transport === 'ws' && this.#flows !== undefined && !request.supported.some((t) => t.toLowerCase() === 'path')) {
       decision.onOutcome?.(true);
-      return this.#reject(server, 421, [['Require', 'path']]);
+      this.#reject(server, 421, [['Require', 'path']]);
+      return undefined;
     }
     if (decision.requestUri !== undefined) forwarded.setRequestUri(decision.requestUri);
     const target = mtuSwitch ? congestionControlled(decision.target, request) : decision.target;
@@ -376,11 +414,12 @@ export class SipProxy implements TransportUser {
       prependHeader(forwarded, 'Path', `<${this.#sideUri(outgoing, flow).replace(/;lr$/, outbound ? ';lr;ob' : ';lr')}>`);
     }
     // §16.6 step 8: the branch ends with a hash of the fields loop detection compares (§16.3 step 4).
-    forwarded.prependVia(this.#via(outgoing, `${this.#transactions.newBranch()}.${loopHash}`));
+    const branch = `${this.#transactions.newBranch()}.${loopHash}`;
+    forwarded.prependVia(this.#via(outgoing, branch));
 
     const transport = this.#counted(requestTransport(this.#sender, target), 'request', forwarded.method);
     const context = new ForwardContext(
-      { server, target, arrival: flow, forwarded, transport, onOutcome: decision.onOutcome, retryOverUdp: target !== decision.target && !isFlow(decision.target) ? decision.target : undefined, failover: decision.failover },
+      { server, target, arrival: flow, forwarded, branch, transport, onOutcome: decision.onOutcome, retryOverUdp: target !== decision.target && !isFlow(decision.target) ? decision.target : undefined, failover: decision.failover },
       this.#forwardEvents,
     );
     if (request.method === 'INVITE') {
@@ -400,10 +439,11 @@ export class SipProxy implements TransportUser {
         this.#onError(error, 'client transaction start');
         if (!context.final) {
           finish(context);
-          this.#guard(() => this.#respondLocal(server, 500), 'client transaction start');
+          if (!context.superseded) this.#guard(() => this.#respondLocal(server, 500), 'client transaction start');
         }
       },
     );
+    return context;
   }
 
   /**
@@ -487,7 +527,10 @@ export class SipProxy implements TransportUser {
    * received a provisional response, the proxy MUST generate a CANCEL request matching that
    * transaction. If the client transaction has not received a provisional response, the proxy MUST
    * behave as if the transaction received a 408 (Request Timeout) response." After the CANCEL, the
-   * branch gets 64·T1 for its 487 (§9.1), then the caller gets 408.
+   * branch gets 64·T1 for its 487 (§9.1), then the caller gets 408. When the 408 fails over instead
+   * (only ever before a provisional: after one the branch is CANCELled), the client transaction is
+   * terminated (it stops retransmitting the INVITE); the branch is retired, and its late responses are
+   * handled by {@link #retiredResponse} (a late provisional still gets the CANCEL).
    */
   #startTimerC(context: ForwardContext): void {
     if (this.#clock === undefined) return;
@@ -512,8 +555,14 @@ export class SipProxy implements TransportUser {
         if (!cancelled) context.forwarded = forwarded;
         else context.client?.transportError(new Error('Timer C: no final response after CANCEL'));
         this.#observer.onBranchFailure?.(context.target, 'timeout');
+        // A retired branch's 2xx went upstream meanwhile: nothing more to answer.
+        if (context.superseded) return;
         // Before any provisional the branch failed like a Timer B; after our CANCEL it is no failover.
-        if (!cancelled && this.#failOver(context, { reason: 'timeout' })) return;
+        if (!cancelled && this.#failOver(context, { reason: 'timeout' })) {
+          // §16.8: "terminate the client transaction" (it has had no provisional to CANCEL).
+          if (context.retired) context.client?.transportError(new Error('Timer C: failed over to another target'));
+          return;
+        }
         this.#respondLocal(context.server, 408);
       }, 'timer C'),
     );
@@ -529,7 +578,10 @@ export class SipProxy implements TransportUser {
         if (context.final) return;
         finish(context);
         this.#observer.onBranchFailure?.(context.target, 'timeout');
-        if (this.#failOver(context, { reason: 'timeout' })) return;
+        // Timer B fails over; a non-INVITE's Timer F does not: the caller's own Timer F (the same
+        // 64·T1, §17.1.2.2) has fired too, so a second try would come too late and could deliver the
+        // request twice.
+        if (server.method === 'INVITE' ? this.#failOver(context, { reason: 'timeout' }) : context.superseded) return;
         this.#respondLocal(server, 408);
       }, 'timeout'),
     transportError: (context, failure) =>
@@ -540,14 +592,15 @@ export class SipProxy implements TransportUser {
         // and that request would have otherwise been sent over UDP, if the attempt to establish the
         // connection generates either an ICMP Protocol Not Supported, or results in a TCP reset, the
         // element SHOULD retry the request, using UDP."
-        if (context.retryOverUdp !== undefined && !context.provisional) {
+        if (context.retryOverUdp !== undefined && !context.provisional && !context.superseded) {
           // This branch is replaced by one over UDP to the same target, which keeps the try's outcome
           // callback (the target is not blamed for our TCP attempt) and the request's failover.
           const retry: RoutingDecision = { type: 'forward', target: context.retryOverUdp, ...(context.onOutcome === undefined ? {} : { onOutcome: context.onOutcome }), ...(context.failover === undefined ? {} : { failover: context.failover }) };
           context.retryOverUdp = undefined;
           context.onOutcome = undefined;
           finish(context);
-          this.#forward(server.request, server, context.arrival, loopKey(server.request), false, retry);
+          // The chain of tries stays linked (a retired branch's 2xx cancels the pending one).
+          context.successor = this.#forward(server.request, server, context.arrival, loopKey(server.request), false, retry);
           return;
         }
         finish(context);
@@ -556,13 +609,15 @@ export class SipProxy implements TransportUser {
         // A connection to a client that closed: 430 Flow Failed (RFC 5626 §5.3); any other failure: 503.
         const flow = context.transport.flow;
         if (flow !== undefined && flow.closed && isFlow(context.target)) return this.#respondLocal(server, 430);
-        if (this.#failOver(context, { reason: 'connectFailure' })) return;
+        // After a provisional (a 100 included) the target got the request: a reset, not a connect failure.
+        if (this.#failOver(context, { reason: context.provisional ? 'reset' : 'connectFailure' })) return;
         this.#respondLocal(server, 503, [['Retry-After', String(this.#retryAfter)]]);
       }, 'transport error'),
   };
 
   /** §16.7: a response from the branch goes upstream, without our Via; 100 Trying is never forwarded. */
   #relay(context: ForwardContext, received: SipResponse): void {
+    if (context.retired) return this.#retiredResponse(context, received);
     if (received.status === 100) {
       // A provisional all the same (§9.1: a CANCEL may follow it), but hop by hop: not relayed.
       context.provisional = true;
@@ -576,7 +631,7 @@ export class SipProxy implements TransportUser {
       // Not a response we can pass on; a final one still ends the branch (502, §16.7 step 6 spirit).
       if (received.status >= 200 && !context.final) {
         finish(context);
-        this.#respondLocal(context.server, 502, [], 'Bad Gateway (response without our Via)');
+        if (!context.superseded) this.#respondLocal(context.server, 502, [], 'Bad Gateway (response without our Via)');
       }
       return;
     }
@@ -586,7 +641,7 @@ export class SipProxy implements TransportUser {
       // §16.7 step 2: a provisional resets Timer C (not once the branch is being cancelled).
       if (context.timerC !== undefined && !context.cancelSent && this.#clock !== undefined) context.timerC.arm(this.#clock.now() + this.#timerCMs);
       if (context.cancelled && context.client !== undefined) this.#sendCancel(context);
-      if (context.final) return;
+      if (context.final || context.superseded) return;
     } else {
       // Further 2xx (RFC 6026 Accepted) are sent by the server transaction too.
       if (context.final && response.status >= 300) return;
@@ -610,10 +665,13 @@ export class SipProxy implements TransportUser {
    * was not CANCELled by us (Timer C), a new branch goes to the next target — a new client
    * transaction with a new Via branch id, from the request as received. When the caller CANCELled
    * (or its connection closed) meanwhile, no new branch: a failure that would have failed over is
-   * answered 487 Request Terminated. Returns true when the caller is answered or a new try started.
+   * answered 487 Request Terminated. Returns true when the caller is answered (a retired branch's 2xx
+   * went upstream meanwhile: nothing more to say) or a new try started; the failed branch is then
+   * retired (see {@link #retiredResponse}).
    */
   #failOver(context: ForwardContext, failed: FailedTry): boolean {
     const { failover, server } = context;
+    if (context.superseded) return true;
     if (failover === undefined || context.relayedProvisional || context.cancelSent) return false;
     if (context.abandoned) {
       if (!failover.covers(failed) || server.method !== 'INVITE') return false;
@@ -623,13 +681,55 @@ export class SipProxy implements TransportUser {
     const next = failover.next(failed);
     if (next === undefined) return false;
     this.#observer.onFailover?.(failed.reason, context.target, next.target);
-    this.#forward(server.request, server, context.arrival, loopKey(server.request), true, {
-      type: 'forward',
-      target: next.target,
-      failover,
-      ...(next.onOutcome === undefined ? {} : { onOutcome: next.onOutcome }),
-    });
+    // Retired before the next try starts: a response on it from now on is a late one.
+    context.retired = true;
+    if (this.#retired.retire(server, context.branch, context)) server.onTerminated(this.#retiredEnded);
+    const decision: RoutingDecision = { type: 'forward', target: next.target, failover, ...(next.onOutcome === undefined ? {} : { onOutcome: next.onOutcome }) };
+    context.successor = this.#forward(server.request, server, context.arrival, loopKey(server.request), true, decision, next.release);
     return true;
+  }
+
+  /**
+   * A response on a branch a failover retired (its try failed: Timer B or C, a transport error, a final
+   * response the failover covers), while its server transaction lives. RFC 3261 §16.7 step 5: "2xx
+   * responses are always forwarded" — through the server transaction like any 2xx (in RFC 6026's
+   * Accepted state its retransmissions and further 2xx go too), or statelessly as a stray response
+   * when the caller already has a non-2xx final (the transaction would drop it) — and step 10: "If a
+   * final response has been sent, the proxy MUST CANCEL all pending branches": the pending try is
+   * cancelled and never fails over. A provisional or a non-2xx final is dropped: the caller hears of
+   * one try only, the pending one (a provisional on a branch Timer C gave up on gets its CANCEL, §9.1).
+   * A response to another method on the branch (our CANCEL's) is dropped too.
+   */
+  #retiredResponse(retired: ForwardContext, received: SipResponse): void {
+    const { server } = retired;
+    const ok = received.status >= 200 && received.status < 300 && received.cseq.method === server.method;
+    if (!ok) {
+      if (received.status < 200 && received.cseq.method === server.method && retired.cancelled) this.#sendCancel(retired);
+      this.#observer.onRetiredResponse?.(received.status, 'dropped');
+      return;
+    }
+    const response = copy(received);
+    if (!this.#isOurVia(response.topVia)) return;
+    response.removeTopVia();
+    const destination = responseDestination(response);
+    if (destination === undefined) return;
+    this.#observer.onRetiredResponse?.(received.status, 'relayed');
+    let pending = retired.successor;
+    while (pending?.successor !== undefined) pending = pending.successor;
+    if (pending !== undefined && !pending.final) this.#supersede(pending);
+    const answered = server.state === 'completed' || server.state === 'confirmed' || server.state === 'terminated';
+    if (!answered) return server.respond(response);
+    this.#sender.send(response, destination).catch((error: unknown) => this.#onError(error, 'late response'));
+  }
+
+  /** §16.7 step 10: another branch's 2xx went upstream; the pending one is CANCELled (an INVITE's, §9.1) and superseded. */
+  #supersede(pending: ForwardContext): void {
+    pending.superseded = true;
+    pending.abandoned = true;
+    if (pending.server.method !== 'INVITE' || pending.cancelled) return;
+    pending.cancelled = true;
+    // Without a provisional yet, the CANCEL waits for one (§9.1); the final response, if it comes first, ends the branch.
+    if (pending.provisional && pending.client !== undefined) this.#sendCancel(pending);
   }
 
   /** §16.10: answer the CANCEL 200 hop by hop, and cancel the pending branch once it had a provisional. */
@@ -751,6 +851,9 @@ export class SipProxy implements TransportUser {
 
   #receiveResponse(response: SipResponse): void {
     if (this.#transactions.receiveResponse(response).type === 'matched') return;
+    // A late response on a branch a failover retired (its client transaction ended): see #retiredResponse.
+    const retired = this.#retired.find(response.topVia?.branch);
+    if (retired !== undefined) return this.#guard(() => this.#retiredResponse(retired.context, response), 'late response');
     // §16.11 / §16.7: a stray response (a 2xx retransmission after the transaction ended) whose top
     // Via is ours goes upstream statelessly; anything else is not ours to forward.
     if (!this.#isOurVia(response.topVia)) return;

@@ -52,6 +52,18 @@ function answers(uas: UdpPeer, port: number, statuses: readonly number[]): void 
   };
 }
 
+/** `uas` rings (180) on an INVITE; a CANCEL gets its 200 and the INVITE its 487 (RFC 3261 §9.2). */
+function ringsUntilCancelled(uas: UdpPeer, port: number): void {
+  uas.onMessage = (m) => {
+    if (m.kind !== 'request') return;
+    if (m.method === 'INVITE') void uas.send(answer(m, 180, uas.port, 'Ringing', `tag${uas.port}`), port);
+    if (m.method === 'CANCEL') {
+      void uas.send(answer(m, 200, uas.port, 'OK'), port);
+      void uas.send(answer(requests(uas, 'INVITE')[0]!, 487, uas.port, 'Request Terminated', `tag${uas.port}`), port);
+    }
+  };
+}
+
 const requests = (peer: UdpPeer, method: string): SipRequest[] => peer.inbox.all.filter((m): m is SipRequest => m.kind === 'request' && m.method === method);
 const finals = (peer: UdpPeer): SipResponse[] => peer.inbox.all.filter((m): m is SipResponse => m.kind === 'response' && m.status >= 200);
 
@@ -121,6 +133,73 @@ describe('SIP serial failover (retries)', () => {
     expect(requests(silent, 'INVITE').length).toBeGreaterThanOrEqual(5);
     expect(elapsed).toBeGreaterThanOrEqual(64 * T1 - 20);
     expect(uac.inbox.all.some((m) => m.kind === 'response' && m.status === 408)).toBe(false);
+    expect(await metrics()).toMatch(/tandem_sip_failovers_total\{reason="timeout"\} 1\b/);
+  });
+
+  it('a late 200 from the target that timed out (Timer B) while the next one rings: relayed once, the ringing branch is CANCELled, the caller sees one final', async () => {
+    const [uac, late, ringing] = [await open(), await open(), await open()];
+    const port = await startPbx([udp(late), udp(ringing)], { retries: { attempts: 1, on: ['timeout'] } });
+    ringsUntilCancelled(ringing, port);
+
+    await uac.send(invite({ port: uac.port }), port);
+    await ringing.inbox.request('INVITE');
+    await uac.inbox.response(180, 'INVITE');
+    // The first target answers after all, on the branch Tandem gave up on at its Timer B.
+    await late.send(answer(requests(late, 'INVITE')[0]!, 200, late.port, 'OK', 'late'), port);
+    const ok = await uac.inbox.response(200, 'INVITE');
+    expect(ok.to.tag).toBe('late');
+    // §16.7 step 10: the pending branch is cancelled; its 487 is not relayed.
+    await ringing.inbox.request('CANCEL', 2000);
+    await sleep(100);
+    expect(finals(uac).filter((r) => r.cseq.method === 'INVITE').map((r) => [r.status, r.to.tag])).toEqual([[200, 'late']]);
+    // The dialog is the late target's: the ACK goes there end to end.
+    await uac.send(inDialog('ACK', ok, { port: uac.port }), port);
+    await late.inbox.request('ACK');
+    expect(requests(ringing, 'ACK')).toHaveLength(1); // the 487's, hop by hop
+  });
+
+  it('a late 183 and 486 from the target that timed out (Timer B) are dropped: the caller hears only the pending branch, whose 200 it gets', async () => {
+    const [uac, late, next] = [await open(), await open(), await open()];
+    const port = await startPbx([udp(late), udp(next)], { retries: { attempts: 1, on: ['timeout'] } });
+    next.onMessage = (m) => {
+      if (m.kind === 'request' && m.method === 'INVITE') void next.send(answer(m, 180, next.port, 'Ringing', 'next'), port);
+    };
+
+    await uac.send(invite({ port: uac.port }), port);
+    const pending = await next.inbox.request('INVITE');
+    await uac.inbox.response(180, 'INVITE');
+    const first = requests(late, 'INVITE')[0]!;
+    await late.send(answer(first, 183, late.port, 'Session Progress', 'late'), port);
+    await late.send(answer(first, 486, late.port, 'Busy Here', 'late'), port);
+    await sleep(100);
+    await next.send(answer(pending, 200, next.port, 'OK', 'next'), port);
+    const ok = await uac.inbox.response(200, 'INVITE');
+    expect(ok.to.tag).toBe('next');
+    await sleep(50);
+    expect(uac.inbox.all.filter((m) => m.kind === 'response' && m.to.tag === 'late')).toEqual([]);
+    expect(finals(uac).map((r) => r.status)).toEqual([200]);
+    expect(requests(next, 'CANCEL')).toEqual([]);
+  });
+
+  it('a non-INVITE to a silent target with `timeout` listed: no second try at its Timer F (the caller\'s own has fired too), the caller gets 408; an INVITE still fails over', async () => {
+    const [uac, silent, healthy] = [await open(), await open(), await open()];
+    const port = await startPbx([udp(silent), udp(healthy)], { retries: { attempts: 1, on: ['timeout'] } });
+    answers(healthy, port, [200]);
+
+    await uac.send(options(uac.port), port);
+    await uac.inbox.response(408, 'OPTIONS', 3000);
+    await sleep(50);
+    expect(requests(silent, 'OPTIONS').length).toBeGreaterThanOrEqual(2);
+    expect(requests(healthy, 'OPTIONS')).toEqual([]);
+    expect(finals(uac).map((r) => r.status)).toEqual([408]);
+    expect(await metrics()).not.toMatch(/tandem_sip_failovers_total\{/);
+
+    // The next request starts at the healthy target (round robin): make the silent one first again.
+    await uac.send(options(uac.port), port);
+    await uac.inbox.response(200, 'OPTIONS');
+    await uac.send(invite({ port: uac.port }), port);
+    await healthy.inbox.request('INVITE', 3000);
+    await uac.inbox.response(200, 'INVITE');
     expect(await metrics()).toMatch(/tandem_sip_failovers_total\{reason="timeout"\} 1\b/);
   });
 

@@ -1,12 +1,15 @@
 /**
  * Serial failover in the proxy core (SipProxy with a routing function that gives a Failover), over
  * real UDP sockets with T1 = 10 ms: when the core asks, in what order outcomes are reported, Timer C
- * before a provisional, and the requests it never fails over.
+ * before a provisional, late responses on a branch Timer C retired, a transport error after a 100
+ * (a reset), a try that routing refuses, and the requests it never fails over.
  */
 import { RealClock } from '../../../src/fsm/index.ts';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { SipMessage, SipRequest, SipResponse } from '../../../src/sip/index.ts';
 import type { FailedTry, Failover, FailoverReason, RoutingDecision } from '../../../src/sip/proxy/index.ts';
-import { answer, invite, type ProxyHarness, startProxy, UdpPeer } from './helpers.ts';
+import { type Destination, type Flow, FlowTable, isFlow, type MessageSender } from '../../../src/sip/transport/index.ts';
+import { answer, inDialog, invite, type ProxyHarness, sleep, startProxy, UdpPeer } from './helpers.ts';
 
 const open: UdpPeer[] = [];
 let harness: ProxyHarness | undefined;
@@ -45,6 +48,29 @@ function onceTo(second: UdpPeer, events: string[]): Failover & { asked: FailedTr
       if (used) return undefined;
       used = true;
       return { target: address(second), onOutcome: (ok) => events.push(`second:${ok}`) };
+    },
+  };
+}
+
+/** The port a destination names (an address, or a flow after the first send). */
+const portOf = (destination: Destination): number => (isFlow(destination) ? destination.remote.port : destination.port);
+
+const requests = (peer: UdpPeer, method: string): SipRequest[] => peer.inbox.all.filter((m): m is SipRequest => m.kind === 'request' && m.method === method);
+const finals = (peer: UdpPeer): SipResponse[] => peer.inbox.all.filter((m): m is SipResponse => m.kind === 'response' && m.status >= 200);
+const optionsOf = (port: number, extra: readonly string[] = []): string => invite({ port, extra }).replace(/^INVITE/, 'OPTIONS').replace('CSeq: 1 INVITE', 'CSeq: 1 OPTIONS');
+
+/** A failover over `second` once when `on` lists the failed try's reason, recording what it is asked. */
+function onceOn(second: UdpPeer, on: readonly FailedTry['reason'][]): Failover & { asked: FailedTry[] } {
+  const asked: FailedTry[] = [];
+  let used = false;
+  return {
+    asked,
+    covers: (failed) => on.includes(failed.reason),
+    next(failed) {
+      asked.push(failed);
+      if (used || !on.includes(failed.reason)) return undefined;
+      used = true;
+      return { target: address(second) };
     },
   };
 }
@@ -97,5 +123,128 @@ describe('SipProxy: serial failover', () => {
     expect(relayed.reason).toMatch(/503/);
     expect(events).toEqual([]);
     expect(second.inbox.count((m) => m.kind === 'request')).toBe(0);
+  });
+
+  it('Timer C before a provisional: the old client transaction is terminated (no more retransmissions), and its late 200 goes upstream while the new branch is CANCELled', async () => {
+    const [uac, late, ringing] = [await peer(), await peer(), await peer()];
+    // The second target rings, again every 40 ms (each 180 resets its Timer C), until CANCELled.
+    let ring: NodeJS.Timeout | undefined;
+    ringing.onMessage = (m) => {
+      if (m.kind !== 'request') return;
+      const send = (text: string): void => void ringing.send(text, harness!.port).catch(() => {});
+      if (m.method === 'INVITE') {
+        send(answer(m, 180, ringing.port, 'Ringing', 'ringing'));
+        ring = setInterval(() => send(answer(m, 180, ringing.port, 'Ringing', 'ringing')), 40);
+      }
+      if (m.method === 'CANCEL') {
+        clearInterval(ring);
+        send(answer(m, 200, ringing.port, 'OK'));
+        send(answer(requests(ringing, 'INVITE')[0]!, 487, ringing.port, 'Request Terminated', 'ringing'));
+      }
+    };
+    const events: string[] = [];
+    // Covers the timeout only (a 487 after our CANCEL is no failure of the target).
+    const failover: Failover = { ...onceTo(ringing, events), covers: (failed) => failed.reason === 'timeout' };
+    const routes = (): RoutingDecision => ({ type: 'forward', target: address(late), failover });
+    // Timer C (100 ms) well under Timer B (64·T1 = 640 ms): the INVITE would still be retransmitted at 150 and 310 ms.
+    harness = await startProxy(() => undefined, { routes, clock: new RealClock({ unref: false }), timerCMs: 100 });
+
+    await uac.send(invite({ port: uac.port }), harness.port);
+    await ringing.inbox.request('INVITE');
+    await uac.inbox.response(180, 'INVITE');
+    const sent = requests(late, 'INVITE').length;
+    await sleep(250);
+    expect(requests(late, 'INVITE')).toHaveLength(sent);
+
+    await late.send(answer(requests(late, 'INVITE')[0]!, 200, late.port, 'OK', 'late'), harness.port);
+    const ok = await uac.inbox.response(200, 'INVITE');
+    expect(ok.to.tag).toBe('late');
+    await ringing.inbox.request('CANCEL', 2000);
+    await sleep(100);
+    expect(finals(uac).map((r) => [r.status, r.to.tag])).toEqual([[200, 'late']]);
+    // The cancelled branch's outcome is reported when it ends (its 487), once; no further failover.
+    expect(events).toEqual(['next:timeout', 'second:true']);
+    await uac.send(inDialog('ACK', ok, { port: uac.port }), harness.port);
+    await late.inbox.request('ACK');
+    clearInterval(ring);
+  });
+
+  it('a transport error after a 100 Trying is a reset (the target got the request), not a connect failure: no failover unless the policy covers reset', async () => {
+    for (const on of [['connectFailure'], ['reset']] as const) {
+      const [uac, first, second] = [await peer(), await peer(), await peer()];
+      answers(second, [200]);
+      // The first target answers 100; later sends to it (Timer E retransmissions in Proceeding) fail.
+      let broken = false;
+      first.onMessage = (m) => {
+        if (m.kind !== 'request' || m.method !== 'OPTIONS' || requests(first, 'OPTIONS').length > 1) return;
+        void first.send(answer(m, 100, first.port, 'Trying'), harness!.port).then(async () => {
+          await sleep(20);
+          broken = true;
+        });
+      };
+      const sender: MessageSender = {
+        send: (message, destination) => (broken && portOf(destination) === first.port ? Promise.reject(new Error('ECONNRESET (test)')) : harness!.listener.send(message, destination)),
+      };
+      const failover = onceOn(second, on);
+      harness = await startProxy(() => undefined, { sender, routes: () => ({ type: 'forward', target: address(first), failover }) });
+
+      await uac.send(optionsOf(uac.port), harness.port);
+      if (on[0] === 'reset') await uac.inbox.response(200, 'OPTIONS');
+      else await uac.inbox.response(503, 'OPTIONS');
+      expect(failover.asked).toEqual([{ reason: 'reset' }]);
+      expect(requests(second, 'OPTIONS')).toHaveLength(on[0] === 'reset' ? 1 : 0);
+      await harness.close();
+      harness = undefined;
+    }
+  });
+
+  it('a transport error before any response is a connect failure', async () => {
+    const [uac, first, second] = [await peer(), await peer(), await peer()];
+    answers(second, [200]);
+    const sender: MessageSender = {
+      send: (message, destination) => (portOf(destination) === first.port ? Promise.reject(new Error('ECONNREFUSED (test)')) : harness!.listener.send(message, destination)),
+    };
+    const failover = onceOn(second, ['connectFailure']);
+    harness = await startProxy(() => undefined, { sender, routes: () => ({ type: 'forward', target: address(first), failover }) });
+
+    await uac.send(optionsOf(uac.port), harness.port);
+    await uac.inbox.response(200, 'OPTIONS');
+    expect(failover.asked).toEqual([{ reason: 'connectFailure' }]);
+  });
+
+  it('a failover try that routing refuses is never made, and its outcome is still reported (no breaker place or budget slot leaks)', async () => {
+    const [uac, first, second] = [await peer(), await peer(), await peer()];
+    answers(first, [503]);
+    answers(second, [200]);
+    const events: string[] = [];
+    let caller: Flow | undefined;
+    // The caller names its own flow in a Route (a hairpin); the flow is gone by the second try: 430.
+    let gone = false;
+    class Forgetful extends FlowTable {
+      override byToken(token: string): Flow | undefined {
+        return gone ? undefined : harness!.listener.flows.byToken(token);
+      }
+    }
+    const failover: Failover = {
+      covers: () => true,
+      next(failed) {
+        events.push(`next:${failed.reason}`);
+        gone = true;
+        return { target: address(second), onOutcome: (ok) => events.push(`second:${ok}`) };
+      },
+    };
+    const routes = (request: SipRequest, flow: Flow): RoutingDecision => {
+      caller = flow;
+      return request.method === 'OPTIONS' ? { type: 'respond', status: 200 } : { type: 'forward', target: address(first), onOutcome: (ok) => events.push(`first:${ok}`), failover };
+    };
+    harness = await startProxy(() => undefined, { routes, flows: new Forgetful() });
+
+    await uac.send(optionsOf(uac.port), harness.port);
+    await uac.inbox.response(200, 'OPTIONS');
+    const token = caller!.token;
+    await uac.send(invite({ port: uac.port, extra: [`Route: <sip:${token}@127.0.0.1:${harness.port};transport=udp;lr>`] }), harness.port);
+    await uac.inbox.response(430, 'INVITE');
+    expect(events).toEqual(['first:false', 'next:status', 'second:false']);
+    expect(second.inbox.count((m: SipMessage) => m.kind === 'request')).toBe(0);
   });
 });
