@@ -31,16 +31,22 @@ function answering(uas: UdpPeer, sipPort: number): void {
   };
 }
 
+/** A gateway with `listeners` routing `pbx.local` to the UAS at `uasPort`. */
+async function start(listeners: readonly Record<string, unknown>[], uasPort: number): Promise<RunningGateway> {
+  gw = await startGateway({
+    log: { level: 'warn' },
+    listeners,
+    upstreams: [{ name: 'pbx', targets: [{ url: `sip:127.0.0.1:${uasPort};transport=udp` }] }],
+    routes: [{ name: 'pbx', match: { sip: { domain: 'pbx.local' } }, upstream: 'pbx' }],
+  });
+  return gw;
+}
+
 describe('listener advertise', () => {
   it('Via and Record-Route name the advertised address; a BYE routed by it reaches the callee without that Route', async () => {
     const uas = await udp();
-    gw = await startGateway({
-      log: { level: 'warn' },
-      listeners: [{ name: 'sip', protocol: 'sip', address: '127.0.0.1:0', advertise: 'sip.example.test:5999' }],
-      upstreams: [{ name: 'pbx', targets: [{ url: `sip:127.0.0.1:${uas.port};transport=udp` }] }],
-      routes: [{ name: 'pbx', match: { sip: { domain: 'pbx.local' } }, upstream: 'pbx' }],
-    });
-    const sipPort = gw.gateway.addresses()['sip']!.port;
+    const running = await start([{ name: 'sip', protocol: 'sip', address: '127.0.0.1:0', advertise: 'sip.example.test:5999' }], uas.port);
+    const sipPort = running.gateway.addresses()['sip']!.port;
     answering(uas, sipPort);
     const uac = await udp();
     await uac.send(invite({ port: uac.port, uri: 'sip:bob@pbx.local' }), sipPort);
@@ -60,16 +66,11 @@ describe('listener advertise', () => {
 
   it('a Route naming the bound address or the second SIP listener is also Tandem’s own', async () => {
     const uas = await udp();
-    gw = await startGateway({
-      log: { level: 'warn' },
-      listeners: [
+    const running = await start([
         { name: 'sip', protocol: 'sip', address: '127.0.0.1:0', advertise: '192.0.2.10' },
         { name: 'sip2', protocol: 'sip', address: '127.0.0.1:0' },
-      ],
-      upstreams: [{ name: 'pbx', targets: [{ url: `sip:127.0.0.1:${uas.port};transport=udp` }] }],
-      routes: [{ name: 'pbx', match: { sip: { domain: 'pbx.local' } }, upstream: 'pbx' }],
-    });
-    const a = gw.gateway.addresses();
+      ], uas.port);
+    const a = running.gateway.addresses();
     const sipPort = a['sip']!.port;
     const sip2Port = a['sip2']!.port;
     answering(uas, sipPort);
@@ -90,13 +91,8 @@ describe('listener advertise', () => {
 
   it('a wildcard bind: Route values naming a local interface address are Tandem’s own', async () => {
     const uas = await udp();
-    gw = await startGateway({
-      log: { level: 'warn' },
-      listeners: [{ name: 'sip', protocol: 'sip', address: '0.0.0.0:0', advertise: 'pbx-gw.example.test' }],
-      upstreams: [{ name: 'pbx', targets: [{ url: `sip:127.0.0.1:${uas.port};transport=udp` }] }],
-      routes: [{ name: 'pbx', match: { sip: { domain: 'pbx.local' } }, upstream: 'pbx' }],
-    });
-    const sipPort = gw.gateway.addresses()['sip']!.port;
+    const running = await start([{ name: 'sip', protocol: 'sip', address: '0.0.0.0:0', advertise: 'pbx-gw.example.test' }], uas.port);
+    const sipPort = running.gateway.addresses()['sip']!.port;
     answering(uas, sipPort);
     const uac = await udp();
     await uac.send(invite({ port: uac.port, uri: 'sip:bob@pbx.local' }), sipPort);
