@@ -31,6 +31,7 @@ import type { ClientTransaction, ClientTransactionUser, ClientTransportFailure, 
 import { type BoundTransport, DEFAULT_SIP_PORT, type Flow, type FlowTable, isFlow, type MessageSender, requestTransport, responseDestination, responseTransport, type TransportName } from '../transport/index.ts';
 import type { TransportEvent, TransportUser } from '../transport/index.ts';
 import { createCancel } from './cancel.ts';
+import { createAck } from '../transaction/ack.ts';
 import { type FailedTry, type Failover, type FailoverReason, replacedFinal } from './failover.ts';
 import { RetiredBranches } from './retired-branches.ts';
 
@@ -424,8 +425,10 @@ export class SipProxy implements TransportUser {
     );
     if (request.method === 'INVITE') {
       // A later try of the same request (failover, retry over UDP) replaces its context; watched once.
-      if (!this.#invites.has(server)) server.onTerminated(this.#serverEnded);
+      const watched = this.#invites.has(server);
       this.#invites.set(server, context);
+      // Set first: on a transaction already ended, the listener runs at once and removes the entry.
+      if (!watched) server.onTerminated(this.#serverEnded);
       this.#startTimerC(context);
     }
     this.#track(context);
@@ -592,13 +595,17 @@ export class SipProxy implements TransportUser {
         // and that request would have otherwise been sent over UDP, if the attempt to establish the
         // connection generates either an ICMP Protocol Not Supported, or results in a TCP reset, the
         // element SHOULD retry the request, using UDP."
-        if (context.retryOverUdp !== undefined && !context.provisional && !context.superseded) {
+        if (context.retryOverUdp !== undefined && !context.provisional && !context.superseded && server.state !== 'terminated') {
           // This branch is replaced by one over UDP to the same target, which keeps the try's outcome
           // callback (the target is not blamed for our TCP attempt) and the request's failover.
           const retry: RoutingDecision = { type: 'forward', target: context.retryOverUdp, ...(context.onOutcome === undefined ? {} : { onOutcome: context.onOutcome }), ...(context.failover === undefined ? {} : { failover: context.failover }) };
           context.retryOverUdp = undefined;
           context.onOutcome = undefined;
           finish(context);
+          // The TCP attempt may have reached the target after all (a reset after the send): a 2xx it
+          // answers on another connection is a retired branch's, and supersedes the UDP try.
+          context.retired = true;
+          if (this.#retired.retire(server, context.branch, context)) server.onTerminated(this.#retiredEnded);
           // The chain of tries stays linked (a retired branch's 2xx cancels the pending one).
           context.successor = this.#forward(server.request, server, context.arrival, loopKey(server.request), false, retry);
           return;
@@ -672,6 +679,8 @@ export class SipProxy implements TransportUser {
   #failOver(context: ForwardContext, failed: FailedTry): boolean {
     const { failover, server } = context;
     if (context.superseded) return true;
+    // The caller's transaction ended (its connection went, a response could not be sent): nobody to try for.
+    if (server.state === 'terminated') return failover !== undefined;
     if (failover === undefined || context.relayedProvisional || context.cancelSent) return false;
     if (context.abandoned) {
       if (!failover.covers(failed) || server.method !== 'INVITE') return false;
@@ -680,12 +689,14 @@ export class SipProxy implements TransportUser {
     }
     const next = failover.next(failed);
     if (next === undefined) return false;
-    this.#observer.onFailover?.(failed.reason, context.target, next.target);
-    // Retired before the next try starts: a response on it from now on is a late one.
+    // Retired before the next try starts: a response on it from now on is a late one. An INVITE's
+    // late provisional gets a CANCEL (§9.1), its late non-2xx final an ACK (see #retiredResponse).
     context.retired = true;
+    if (server.method === 'INVITE') context.cancelled = true;
     if (this.#retired.retire(server, context.branch, context)) server.onTerminated(this.#retiredEnded);
     const decision: RoutingDecision = { type: 'forward', target: next.target, failover, ...(next.onOutcome === undefined ? {} : { onOutcome: next.onOutcome }) };
     context.successor = this.#forward(server.request, server, context.arrival, loopKey(server.request), true, decision, next.release);
+    if (context.successor !== undefined) this.#observer.onFailover?.(failed.reason, context.target, next.target);
     return true;
   }
 
@@ -702,9 +713,15 @@ export class SipProxy implements TransportUser {
    */
   #retiredResponse(retired: ForwardContext, received: SipResponse): void {
     const { server } = retired;
-    const ok = received.status >= 200 && received.status < 300 && received.cseq.method === server.method;
+    const sameMethod = received.cseq.method === server.method;
+    const ok = received.status >= 200 && received.status < 300 && sameMethod;
     if (!ok) {
-      if (received.status < 200 && received.cseq.method === server.method && retired.cancelled) this.#sendCancel(retired);
+      if (sameMethod && server.method === 'INVITE' && retired.cancelled) {
+        // §9.1: a late provisional gets the CANCEL; §17.1.1.3: a late non-2xx final its ACK, which the
+        // INVITE client transaction (ended by Timer B, a transport error or Timer C) can no longer send.
+        if (received.status < 200) this.#sendCancel(retired, true);
+        else if (received.status >= 300) this.#ackRetired(retired, received);
+      }
       this.#observer.onRetiredResponse?.(received.status, 'dropped');
       return;
     }
@@ -713,11 +730,13 @@ export class SipProxy implements TransportUser {
     response.removeTopVia();
     const destination = responseDestination(response);
     if (destination === undefined) return;
-    this.#observer.onRetiredResponse?.(received.status, 'relayed');
     let pending = retired.successor;
     while (pending?.successor !== undefined) pending = pending.successor;
+    // Counted once per late 2xx (not per retransmission of it): when it supersedes the pending try.
+    if (pending !== undefined && !pending.final && !pending.superseded) this.#observer.onRetiredResponse?.(received.status, 'relayed');
     if (pending !== undefined && !pending.final) this.#supersede(pending);
-    const answered = server.state === 'completed' || server.state === 'confirmed' || server.state === 'terminated';
+    // Whether the caller has a non-2xx final: known at once from the TU's side (the machine's state lags).
+    const answered = (server.finalStatus ?? 0) >= 300 || server.state === 'terminated';
     if (!answered) return server.respond(response);
     this.#sender.send(response, destination).catch((error: unknown) => this.#onError(error, 'late response'));
   }
@@ -744,14 +763,30 @@ export class SipProxy implements TransportUser {
     if (context.provisional && context.client !== undefined) this.#sendCancel(context);
   }
 
-  #sendCancel(context: ForwardContext): void {
-    // After a real final response `forwarded` is gone; after a local one (Timer C) it is kept for this.
-    if (context.cancelSent || context.forwarded === undefined) return;
+  /**
+   * CANCELs the branch (§9.1) once. After a real final response `forwarded` is gone; after a local one
+   * (Timer C) it is kept for this. `retired`: a branch a failover gave up on (its late provisional),
+   * cancelled from its client transaction's request.
+   */
+  #sendCancel(context: ForwardContext, retired = false): void {
+    const forwarded = context.forwarded ?? (retired ? context.client?.request : undefined);
+    if (context.cancelSent || forwarded === undefined) return;
     context.cancelSent = true;
-    const cancel = createCancel(context.forwarded);
+    const cancel = createCancel(forwarded);
     if (context.final) context.forwarded = undefined;
     const ignore: ClientTransactionUser = { onResponse: () => {}, onTimeout: () => {}, onTransportError: () => {} };
     this.#transactions.sendRequest(cancel, context.transport, ignore).catch((error: unknown) => this.#onError(error, 'cancel'));
+  }
+
+  /**
+   * The ACK for a late non-2xx final on a retired INVITE branch whose client transaction has ended
+   * (§17.1.1.3, built as that transaction would): without it the target re-sends the response until its
+   * Timer H. A branch whose transaction still lives ACKs by itself.
+   */
+  #ackRetired(retired: ForwardContext, response: SipResponse): void {
+    const client = retired.client;
+    if (client === undefined || client.state !== 'terminated') return;
+    retired.transport.send(createAck(client.request, response)).catch((error: unknown) => this.#onError(error, 'late response ACK'));
   }
 
   /** The ACK for a 2xx (end to end): forwarded statelessly along the route set (§16.11, §16.12). */

@@ -36,7 +36,7 @@ export interface ServerTransactionArgs {
 export class ServerTransaction extends Transaction<ServerTransactionMsg> {
   readonly tu: ServerTransactionUser;
   #finalToTag: string | undefined;
-  #final = false;
+  #finalStatus: number | undefined;
 
   /** @internal made by the transaction manager */
   constructor(key: string, request: SipRequest, transport: TransactionTransport, tu: ServerTransactionUser, config: TransactionTimerConfig) {
@@ -53,13 +53,21 @@ export class ServerTransaction extends Transaction<ServerTransactionMsg> {
    */
   respond(response: SipResponse): void {
     if (!(response.status >= 100 && response.status <= 699)) throw new RangeError(`invalid response status ${response.status}`);
-    if (response.status >= 200 && !this.#final) {
-      this.#final = true;
+    if (response.status >= 200 && this.#finalStatus === undefined) {
+      this.#finalStatus = response.status;
       const tag = response.to.tag;
       // Detached: kept as long as the transaction, it must not keep the response text alive.
       this.#finalToTag = tag === undefined ? undefined : detach(tag);
     }
     this.deliver({ type: 'respond', response });
+  }
+
+  /**
+   * The status of the first final response the TU gave, from the moment it gave it (the machine's
+   * `state` follows a little later, once the transaction has processed it); undefined before one.
+   */
+  get finalStatus(): number | undefined {
+    return this.#finalStatus;
   }
 
   /** The To tag of the first final response the TU gave (RFC 2543 ACK matching, RFC 3261 §17.2.3). */

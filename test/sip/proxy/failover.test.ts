@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { SipMessage, SipRequest, SipResponse } from '../../../src/sip/index.ts';
 import type { FailedTry, Failover, FailoverReason, RoutingDecision } from '../../../src/sip/proxy/index.ts';
 import { type Destination, type Flow, FlowTable, isFlow, type MessageSender } from '../../../src/sip/transport/index.ts';
-import { answer, inDialog, invite, type ProxyHarness, sleep, startProxy, UdpPeer } from './helpers.ts';
+import { answer, inDialog, invite, type ProxyHarness, sleep, startProxy, TcpPeer, UdpPeer } from './helpers.ts';
 
 const open: UdpPeer[] = [];
 let harness: ProxyHarness | undefined;
@@ -246,5 +246,54 @@ describe('SipProxy: serial failover', () => {
     await uac.inbox.response(430, 'INVITE');
     expect(events).toEqual(['first:false', 'next:status', 'second:false']);
     expect(second.inbox.count((m: SipMessage) => m.kind === 'request')).toBe(0);
+  });
+
+  it('a branch Timer B retired: its late 180 gets a CANCEL, its late 486 an ACK (both dropped); its late 200 goes upstream once, retransmissions included, counted once', async () => {
+    const [uac, first, second] = [await peer(), await peer(), await peer()];
+    const events: string[] = [];
+    const retired: string[] = [];
+    const routes = (): RoutingDecision => ({ type: 'forward', target: address(first), failover: onceTo(second, events) });
+    harness = await startProxy(() => undefined, { routes, observer: { onRetiredResponse: (status, action) => retired.push(`${status}:${action}`) } });
+    second.onMessage = (m) => {
+      if (m.kind === 'request' && m.method === 'INVITE') void second.send(answer(m, 180, second.port, 'Ringing', 'sec'), harness!.port);
+    };
+    await uac.send(invite({ port: uac.port }), harness.port);
+    await second.inbox.request('INVITE', 3000); // the first try's Timer B (64·T1 = 640 ms) failed over
+    const inv = requests(first, 'INVITE')[0]!;
+    await first.send(answer(inv, 180, first.port, 'Ringing', 'late'), harness.port);
+    const cancel = await first.inbox.request('CANCEL', 1000);
+    expect(cancel.topVia!.branch).toBe(inv.topVia!.branch);
+    await first.send(answer(inv, 486, first.port, 'Busy Here', 'late'), harness.port);
+    const ack = await first.inbox.request('ACK', 1000);
+    expect(ack.topVia!.branch).toBe(inv.topVia!.branch);
+    expect(ack.get('to')).toContain('tag=late');
+    // Nothing of the dropped ones reached the caller; a late 200 (a forking next hop) does, once per copy sent.
+    expect(uac.inbox.all.filter((m) => m.kind === 'response' && (m.status === 486 || m.get('to')?.includes('tag=late') === true))).toEqual([]);
+    await first.send(answer(inv, 200, first.port, 'OK', 'late2'), harness.port);
+    await uac.inbox.next((m) => m.kind === 'response' && m.status === 200, 1000);
+    await first.send(answer(inv, 200, first.port, 'OK', 'late2'), harness.port);
+    await sleep(100);
+    expect(finals(uac).filter((r) => r.status === 200)).toHaveLength(2);
+    expect(retired.filter((r) => r === '200:relayed')).toHaveLength(1);
+    expect(retired).toEqual(expect.arrayContaining(['180:dropped', '486:dropped']));
+    // The second target, ringing, was CANCELled (§16.7 step 10).
+    await second.inbox.request('CANCEL', 1000);
+  });
+
+  it("no failover once the caller's server transaction has ended (its TCP connection went): no new try, nothing left pending", async () => {
+    const [first, second] = [await peer(), await peer()];
+    const events: string[] = [];
+    const routes = (): RoutingDecision => ({ type: 'forward', target: address(first), failover: onceTo(second, events) });
+    harness = await startProxy(() => undefined, { routes });
+    const caller = await TcpPeer.connect(harness.port);
+    await caller.send(invite({ transport: 'TCP', port: caller.port }));
+    await first.inbox.request('INVITE', 2000);
+    await caller.close();
+    // The 100 Trying at 200 ms finds the connection gone and the server transaction ends; the first
+    // try's Timer B (640 ms) then finds nobody to try for.
+    await sleep(1200);
+    expect(requests(second, 'INVITE')).toEqual([]);
+    expect(events).toEqual([]);
+    expect(harness.proxy.pendingInvites).toBe(0);
   });
 });
