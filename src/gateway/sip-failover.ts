@@ -74,6 +74,11 @@ export class SipRetryBudget {
   tryWithdraw(): boolean {
     return this.#budget.tryWithdraw(this.#retries, this.#active);
   }
+
+  /** A withdrawn failover that was never made (routing refused its try): its token goes back. */
+  refund(): void {
+    this.#budget.refund();
+  }
 }
 
 /** A target taken for a try: its index in the upstream, the try, and how to give its breaker place back. */
@@ -132,6 +137,7 @@ export class SipFailover implements Failover {
       },
       release: () => {
         end();
+        budget.refund();
         taken.release();
       },
     };

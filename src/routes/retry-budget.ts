@@ -36,6 +36,11 @@ export class RetryBudget {
     return true;
   }
 
+  /** Gives back the token of a retry that was withdrawn but never made (capped like a deposit). */
+  refund(): void {
+    this.#tokens = Math.min(this.#cap, this.#tokens + 1);
+  }
+
   /** Tokens left (for status and tests). */
   get balance(): number {
     return this.#tokens;

@@ -114,4 +114,19 @@ describe('SIP failover policy (retries)', () => {
     // One failover in flight at a time (minRetryConcurrency 1): the released one no longer counts.
     expect(new SipFailover({ upstream, budget, first: 0, take: taker(3).take }).next(failed)).toBeDefined();
   });
+
+  it('a try given back unmade refunds its budget token: with no deposits (budgetPercent 0) the one starting token serves again', () => {
+    const upstream = upstreamOf({ attempts: 1, on: [503], budgetPercent: 0, minRetryConcurrency: 1 });
+    const budget = new SipRetryBudget(upstream);
+    budget.request();
+    const failed = { reason: 'status', status: 503 } as const;
+    const first = new SipFailover({ upstream, budget, first: 0, take: taker(3).take }).next(failed);
+    expect(first).toBeDefined();
+    first!.release!();
+    const second = new SipFailover({ upstream, budget, first: 0, take: taker(3).take }).next(failed);
+    expect(second).toBeDefined();
+    // That one made and ended (not given back): no failover in flight, and the balance is spent.
+    second!.onOutcome!(false);
+    expect(new SipFailover({ upstream, budget, first: 0, take: taker(3).take }).next(failed)).toBeUndefined();
+  });
 });

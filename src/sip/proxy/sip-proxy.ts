@@ -747,6 +747,8 @@ export class SipProxy implements TransportUser {
     pending.abandoned = true;
     if (pending.server.method !== 'INVITE' || pending.cancelled) return;
     pending.cancelled = true;
+    // As after Timer C's CANCEL: the branch gets 64·T1 for its 487 (§9.1), not what is left of Timer C.
+    if (pending.timerC !== undefined && this.#clock !== undefined) pending.timerC.arm(this.#clock.now() + 64 * this.#transactions.config.T1);
     // Without a provisional yet, the CANCEL waits for one (§9.1); the final response, if it comes first, ends the branch.
     if (pending.provisional && pending.client !== undefined) this.#sendCancel(pending);
   }
