@@ -9,8 +9,9 @@ import { parseAdvertise, validateConfig } from '../../../src/routes/config-valid
 import { ConfigError } from '../../../src/errors.ts';
 import type { SipResponse } from '../../../src/sip/index.ts';
 import { startGateway, type RunningGateway } from '../../helpers/gateway.ts';
-import { answer, inDialog, invite, UdpPeer } from '../proxy/helpers.ts';
-import { cleanupsAfterEach } from './teardown.ts';
+import type { UdpPeer } from '../proxy/helpers.ts';
+import { answer, inDialog, invite } from '../proxy/helpers.ts';
+import { cleanupsAfterEach, udpPeer } from './teardown.ts';
 
 let gw: RunningGateway | undefined;
 const cleanups = cleanupsAfterEach(async () => {
@@ -18,11 +19,7 @@ const cleanups = cleanupsAfterEach(async () => {
   gw = undefined;
 });
 
-async function udp(): Promise<UdpPeer> {
-  const p = await UdpPeer.open();
-  cleanups.push(() => p.close());
-  return p;
-}
+const udp = (): Promise<UdpPeer> => udpPeer(cleanups);
 
 /** A UAS that answers INVITE and BYE with 200 (and records what it got). */
 function answering(uas: UdpPeer, sipPort: number): void {

@@ -4,23 +4,18 @@
  * open the caller gets 503 with Retry-After without the target seeing the request; after the open
  * time one trial goes through. Also shown in /status.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../helpers/gateway.ts';
-import { answer, invite, sleep, UdpPeer } from '../proxy/helpers.ts';
+import type { UdpPeer } from '../proxy/helpers.ts';
+import { answer, invite, sleep } from '../proxy/helpers.ts';
+import { cleanupsAfterEach, udpPeer } from './teardown.ts';
 
 let gw: RunningGateway | undefined;
-const peers: UdpPeer[] = [];
-afterEach(async () => {
+const cleanups = cleanupsAfterEach(async () => {
   await gw?.stop(200);
   gw = undefined;
-  for (const p of peers.splice(0)) await p.close();
 });
-
-async function open(): Promise<UdpPeer> {
-  const p = await UdpPeer.open();
-  peers.push(p);
-  return p;
-}
+const open = (): Promise<UdpPeer> => udpPeer(cleanups);
 
 interface Breaker {
   readonly volumeThreshold: number;

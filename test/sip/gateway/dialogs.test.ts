@@ -9,8 +9,9 @@
 import { describe, expect, it } from 'vitest';
 import type { SipRequest, SipResponse } from '../../../src/sip/index.ts';
 import { startGateway, type RunningGateway } from '../../helpers/gateway.ts';
-import { answer, invite, sleep, TcpPeer, UdpPeer } from '../proxy/helpers.ts';
-import { cleanupsAfterEach } from './teardown.ts';
+import type { UdpPeer } from '../proxy/helpers.ts';
+import { answer, invite, sleep, TcpPeer } from '../proxy/helpers.ts';
+import { cleanupsAfterEach, udpPeer } from './teardown.ts';
 import { WsPeer, wsAnswer } from './ws-peer.ts';
 
 let gw: RunningGateway | undefined;
@@ -36,11 +37,7 @@ async function start(upstreamPort: number): Promise<{ sipPort: number; wsPort: n
   return { sipPort: a['sip']!.port, wsPort: a['sip-ws']!.port };
 }
 
-async function udp(): Promise<UdpPeer> {
-  const p = await UdpPeer.open();
-  cleanups.push(() => p.close());
-  return p;
-}
+const udp = (): Promise<UdpPeer> => udpPeer(cleanups);
 
 async function ws(port: number, user?: string): Promise<WsPeer> {
   const p = await WsPeer.connect(port);

@@ -3,25 +3,20 @@
  * (a 503 of the next hop goes upstream as a 500), through a real gateway with raw UDP (and a dead
  * TCP) peers on 127.0.0.1, on real time.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SipMessage, SipRequest, SipResponse } from '../../../src/sip/index.ts';
 import { startGateway, type RunningGateway } from '../../helpers/gateway.ts';
-import { answer, cancelOf, inDialog, invite, sleep, UdpPeer } from '../proxy/helpers.ts';
+import type { UdpPeer } from '../proxy/helpers.ts';
+import { answer, cancelOf, inDialog, invite, sleep } from '../proxy/helpers.ts';
 import { freePort } from './helpers.ts';
+import { cleanupsAfterEach, udpPeer } from './teardown.ts';
 
 let gw: RunningGateway | undefined;
-const peers: UdpPeer[] = [];
-afterEach(async () => {
+const cleanups = cleanupsAfterEach(async () => {
   await gw?.stop(200);
   gw = undefined;
-  for (const p of peers.splice(0)) await p.close();
 });
-
-async function open(): Promise<UdpPeer> {
-  const p = await UdpPeer.open();
-  peers.push(p);
-  return p;
-}
+const open = (): Promise<UdpPeer> => udpPeer(cleanups);
 
 const T1 = 10;
 

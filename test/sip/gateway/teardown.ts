@@ -1,5 +1,6 @@
 /** Per-test teardown of gateway tests: cleanups registered during a test, then the gateway stopped. */
 import { afterEach } from 'vitest';
+import { UdpPeer } from '../proxy/helpers.ts';
 
 export type Cleanup = () => Promise<void> | void;
 
@@ -14,4 +15,11 @@ export function cleanupsAfterEach(last: () => Promise<void>): Cleanup[] {
     await last();
   });
   return cleanups;
+}
+
+/** A UDP peer on 127.0.0.1 (port 0), closed by `cleanups` after the test. */
+export async function udpPeer(cleanups: Cleanup[]): Promise<UdpPeer> {
+  const p = await UdpPeer.open();
+  cleanups.push(() => p.close());
+  return p;
 }
