@@ -196,6 +196,7 @@ export class SipService {
         if (sip?.udpTcp === undefined) throw new SipTransportError('TANDEM_ERR_SIP_UNROUTABLE', `no sip listener to reach ${destination.transport}:${destination.host}:${destination.port}`);
         return sip.udpTcp.send(message, destination);
       },
+      flowNow: (destination) => sip?.udpTcp?.flowNow(destination),
     };
     this.#proxy = new SipProxy({
       transactions: this.#transactions,

@@ -17,9 +17,10 @@
  *   datagram holds is an error, a shorter one truncates the body (extra octets are ignored, RFC 4475
  *   §3.1.1.8); no Content-Length means the body is the rest of the datagram (§18.3, RFC 2543 UAs).
  *
- * `options.eager` lists further typed headers to validate at parse time (default: the ones a proxy
- * reads on every request: Contact, Route, Record-Route, Path, Require, Proxy-Require, Supported).
- * Anything else is parsed on first access.
+ * `options.eager` lists further typed headers to validate in requests at parse time (default: the
+ * ones a proxy reads on every request: Contact, Route, Record-Route, Path, Require, Proxy-Require,
+ * Supported). Responses are checked for Via, From, To, Call-ID and CSeq only. Anything else is
+ * parsed on first access.
  *
  * @module
  */
@@ -61,7 +62,7 @@ export interface ParseError {
 export type ParseResult = { readonly ok: true; readonly message: SipMessage } | { readonly ok: false; readonly error: ParseError };
 
 export interface ParseOptions {
-  /** Typed headers validated at parse time in addition to the transaction-critical ones. */
+  /** Typed headers validated in requests at parse time in addition to the transaction-critical ones. */
   readonly eager?: readonly TypedHeader[];
 }
 
@@ -190,7 +191,7 @@ function parseRequest(buf: Buffer, start: number, bodyStart: number, head: Head,
     uri,
     version,
   });
-  const problem = validateHeaders(message, options);
+  const problem = validateHeaders(message, options.eager === undefined ? REQUEST_CHECKS : ['via', 'from', 'to', 'call-id', 'cseq', 'max-forwards', ...options.eager]);
   if (problem !== undefined) return refuse(problem.reason, 400, problem.header);
   if (message.cseq.method !== method) return refuse('CSeq method does not match the request method', 400, 'cseq');
   if (head.unterminated) return refuse('No end of header section');
@@ -229,7 +230,7 @@ function parseResponse(buf: Buffer, start: number, bodyStart: number, head: Head
     reason: fromWire(reasonWire),
     version,
   });
-  const problem = validateHeaders(message, options);
+  const problem = validateHeaders(message, RESPONSE_CHECKS);
   if (problem !== undefined) return drop(problem.reason, 400, problem.header);
   if (head.unterminated) return drop('No end of header section');
   return { ok: true, message };
@@ -262,7 +263,16 @@ function cutBody(buf: Buffer, bodyStart: number, fields: readonly HeaderField[])
   return buf.subarray(bodyStart, bodyStart + length);
 }
 
-function validateHeaders(message: SipMessage, options: ParseOptions): { reason: string; header: string } | undefined {
+/** Typed headers checked on every request: the transaction-critical ones, Max-Forwards and {@link PROXY_EAGER}. */
+const REQUEST_CHECKS: readonly TypedHeader[] = ['via', 'from', 'to', 'call-id', 'cseq', 'max-forwards', ...PROXY_EAGER];
+/**
+ * Typed headers checked on every response: only what the transaction layer and a proxy read (RFC
+ * 3261 §17.1.3 matching, §16.7 relaying). A proxy relays the rest as written; a malformed Contact
+ * in a response is the UAC's to judge, and is found on first access here.
+ */
+const RESPONSE_CHECKS: readonly TypedHeader[] = ['via', 'from', 'to', 'call-id', 'cseq'];
+
+function validateHeaders(message: SipMessage, checks: readonly TypedHeader[]): { reason: string; header: string } | undefined {
   const fields = message.headers;
   for (const key of REQUIRED) {
     if (!fields.some((f) => f.key === key)) return { reason: `Missing ${NAMES[key]}`, header: key };
@@ -272,7 +282,7 @@ function validateHeaders(message: SipMessage, options: ParseOptions): { reason: 
     for (const f of fields) if (f.key === key) count++;
     if (count > 1) return { reason: `Multiple ${NAMES[key]} values`, header: key };
   }
-  const checked = message.check(['via', 'from', 'to', 'call-id', 'cseq', 'max-forwards', ...(options.eager ?? PROXY_EAGER)]);
+  const checked = message.check(checks);
   if (!checked.ok) return { reason: `Malformed ${NAMES[checked.header] ?? checked.header}`, header: checked.header };
   if (message.via.length === 0) return { reason: 'Missing Via', header: 'via' };
   return undefined;

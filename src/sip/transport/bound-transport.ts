@@ -14,12 +14,17 @@
  */
 import type { SipMessage } from '../index.ts';
 import { SipTransportError } from './errors.ts';
-import { type Destination, type Flow, isFlow } from './flow.ts';
+import { type Destination, type Flow, isFlow, type TransportAddress } from './flow.ts';
 import { responseDestination } from './response-destination.ts';
 
 /** Something that sends to a destination: a `SipUdpTcpListener` or a `SipWsListener`. */
 export interface MessageSender {
   send(message: SipMessage | Uint8Array, destination: Destination): Promise<Flow>;
+  /**
+   * The flow that reaches `destination` when it is known without waiting (UDP to an IP address, an
+   * open connection); undefined otherwise. Lets the common send skip the asynchronous path.
+   */
+  flowNow?(destination: TransportAddress): Flow | undefined;
 }
 
 /** A transport bound to one peer. */
@@ -52,11 +57,13 @@ class ResponseTransport implements BoundTransport {
     this.#requestFlow = requestFlow;
   }
 
-  async send(message: SipMessage): Promise<void> {
+  send(message: SipMessage): Promise<void> {
     const requestFlow = this.#requestFlow;
     const destination = message.kind === 'response' ? responseDestination(message, requestFlow) : requestFlow;
-    if (destination === undefined) throw new SipTransportError('TANDEM_ERR_SIP_UNROUTABLE', `no way back to the sender of ${requestFlow.id} (RFC 3261 §18.2.2)`);
-    await this.#sender.send(message, destination);
+    if (destination === undefined) return Promise.reject(new SipTransportError('TANDEM_ERR_SIP_UNROUTABLE', `no way back to the sender of ${requestFlow.id} (RFC 3261 §18.2.2)`));
+    const flow = isFlow(destination) ? destination : this.#sender.flowNow?.(destination);
+    if (flow !== undefined) return flow.send(message);
+    return this.#sender.send(message, destination).then(ignore);
   }
 }
 
@@ -77,8 +84,19 @@ class RequestTransport implements BoundTransport {
     return this.#flow;
   }
 
-  async send(message: SipMessage): Promise<void> {
+  send(message: SipMessage): Promise<void> {
     const flow = this.#flow;
-    this.#flow = await this.#sender.send(message, flow !== undefined && !flow.closed ? flow : this.#destination);
+    if (flow !== undefined && !flow.closed) return flow.send(message);
+    const destination = this.#destination;
+    const now = isFlow(destination) ? undefined : this.#sender.flowNow?.(destination);
+    if (now !== undefined) {
+      this.#flow = now;
+      return now.send(message);
+    }
+    return this.#sender.send(message, destination).then((used) => {
+      this.#flow = used;
+    });
   }
 }
+
+function ignore(): void {}

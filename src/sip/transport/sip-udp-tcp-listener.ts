@@ -22,6 +22,7 @@
  * @module
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { createServer, isIP, type Server, Socket } from 'node:net';
 import pino, { type Logger } from 'pino';
@@ -137,7 +138,7 @@ export class SipUdpTcpListener {
         throw new SipTransportError('TANDEM_ERR_SIP_LISTEN', `SIP TCP listen on ${host}:${wanted} failed`, { cause: error });
       }
       const port = (tcp.address() as { port: number }).port;
-      const udp = createSocket({ type: isIP(host) === 6 ? 'udp6' : 'udp4' });
+      const udp = createSocket({ type: isIP(host) === 6 ? 'udp6' : 'udp4', lookup: ipLookup });
       try {
         await bindUdp(udp, host, port);
       } catch (error) {
@@ -167,9 +168,26 @@ export class SipUdpTcpListener {
    * the transaction timers, RFC 3261 §17.1.1.2). Rejects with a `SipTransportError`.
    */
   async send(message: SipMessage | Uint8Array, destination: Destination): Promise<Flow> {
-    const flow = isFlow(destination) ? destination : await this.flowTo(destination);
+    const flow = isFlow(destination) ? destination : (this.flowNow(destination) ?? (await this.flowTo(destination)));
     await flow.send(message);
     return flow;
+  }
+
+  /**
+   * The flow to reach `target` when it is known without waiting: UDP to an IP address (the common
+   * case of every response and of requests to configured targets), or an open TCP connection to it.
+   * Undefined when a name must be resolved or a connection opened ({@link flowTo} does that).
+   */
+  flowNow(target: TransportAddress): Flow | undefined {
+    if (this.#state !== 'listening') return undefined;
+    const host = target.host.startsWith('[') && target.host.endsWith(']') ? target.host.slice(1, -1) : target.host;
+    if (isIP(host) === 0) return undefined;
+    if (target.transport === 'udp') return this.#udpFlow(normalizeAddress(host), target.port);
+    if (target.transport === 'tcp') {
+      const open = this.#tcpFlows.get(`${normalizeAddress(host)}:${target.port}`);
+      return open !== undefined && !open.closed ? open : undefined;
+    }
+    return undefined;
   }
 
   /**
@@ -428,6 +446,17 @@ async function resolve(host: string, family: 4 | 6): Promise<string> {
   } catch (error) {
     throw new SipTransportError('TANDEM_ERR_SIP_SEND', `cannot resolve ${bare}`, { cause: error });
   }
+}
+
+/**
+ * The UDP socket's `lookup`: flows hold IP addresses only, so a send never needs the resolver. dgram's
+ * default (`dns.lookup`) answers an IP literal on the next tick, which delays every datagram by one
+ * tick; this one answers at once. Names still go to `dns.lookup`.
+ */
+function ipLookup(address: string, family: unknown, callback: (error: Error | null, address: string, family: number) => void): void {
+  const kind = isIP(address);
+  if (kind !== 0) callback(null, address, kind);
+  else dnsLookup(address, family as number, callback as never);
 }
 
 function onlyCrlf(bytes: Uint8Array): boolean {

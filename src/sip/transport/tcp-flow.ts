@@ -34,14 +34,12 @@ export class TcpFlow extends BaseFlow {
     if (!this.closed && this.#socket.writable) this.#socket.write(bytes, 'latin1');
   }
 
-  protected write(bytes: Uint8Array): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (!this.#socket.writable) {
-        reject(new Error('socket not writable'));
-        return;
-      }
-      this.#socket.write(bytes, (error) => (error ? reject(error) : resolve()));
-    });
+  protected write(bytes: Uint8Array, done: (error?: Error | null) => void): void {
+    if (!this.#socket.writable) {
+      done(new Error('socket not writable'));
+      return;
+    }
+    this.#socket.write(bytes, done);
   }
 
   protected teardown(): void {

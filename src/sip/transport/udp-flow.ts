@@ -21,11 +21,14 @@ export class UdpFlow extends BaseFlow {
     this.#socket = socket;
   }
 
-  protected write(bytes: Uint8Array): Promise<void> {
+  protected write(bytes: Uint8Array, done: (error?: Error | null) => void): void {
     this.lastActivity = performance.now();
-    return new Promise((resolve, reject) => {
-      this.#socket.send(bytes, this.remote.port, this.remote.address, (error) => (error ? reject(error) : resolve()));
-    });
+    try {
+      this.#socket.send(bytes, this.remote.port, this.remote.address, done);
+    } catch (error) {
+      // dgram throws synchronously for a closed socket or bad arguments.
+      done(error as Error);
+    }
   }
 
   protected teardown(): void {}

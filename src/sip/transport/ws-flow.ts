@@ -31,14 +31,12 @@ export class WsFlow extends BaseFlow {
     return this.#ws;
   }
 
-  protected write(bytes: Uint8Array): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (this.#ws.readyState !== this.#ws.OPEN) {
-        reject(new Error('WebSocket not open'));
-        return;
-      }
-      this.#ws.send(bytes, { binary: !isUtf8(bytes) }, (error) => (error ? reject(error) : resolve()));
-    });
+  protected write(bytes: Uint8Array, done: (error?: Error | null) => void): void {
+    if (this.#ws.readyState !== this.#ws.OPEN) {
+      done(new Error('WebSocket not open'));
+      return;
+    }
+    this.#ws.send(bytes, { binary: !isUtf8(bytes) }, done);
   }
 
   protected teardown(): void {

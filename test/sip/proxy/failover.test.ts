@@ -55,6 +55,23 @@ function onceTo(second: UdpPeer, events: string[]): Failover & { asked: FailedTr
 /** The port a destination names (an address, or a flow after the first send). */
 const portOf = (destination: Destination): number => (isFlow(destination) ? destination.remote.port : destination.port);
 
+/** `flow`, whose sends fail with ECONNRESET while `broken()` says so (a connection that reset). */
+function failingOnce(flow: Flow, broken: () => boolean): Flow {
+  return {
+    id: flow.id,
+    token: flow.token,
+    transport: flow.transport,
+    reliable: flow.reliable,
+    local: flow.local,
+    remote: flow.remote,
+    get closed() {
+      return flow.closed;
+    },
+    send: (data) => (broken() ? Promise.reject(new Error('ECONNRESET (test)')) : flow.send(data)),
+    close: () => flow.close(),
+  };
+}
+
 const requests = (peer: UdpPeer, method: string): SipRequest[] => peer.inbox.all.filter((m): m is SipRequest => m.kind === 'request' && m.method === method);
 const finals = (peer: UdpPeer): SipResponse[] => peer.inbox.all.filter((m): m is SipResponse => m.kind === 'response' && m.status >= 200);
 const optionsOf = (port: number, extra: readonly string[] = []): string => invite({ port, extra }).replace(/^INVITE/, 'OPTIONS').replace('CSeq: 1 INVITE', 'CSeq: 1 OPTIONS');
@@ -183,7 +200,12 @@ describe('SipProxy: serial failover', () => {
         });
       };
       const sender: MessageSender = {
-        send: (message, destination) => (broken && portOf(destination) === first.port ? Promise.reject(new Error('ECONNRESET (test)')) : harness!.listener.send(message, destination)),
+        // A client transaction keeps the flow its first send used: the flow handed back fails once broken.
+        send: async (message, destination) => {
+          if (broken && portOf(destination) === first.port) throw new Error('ECONNRESET (test)');
+          const flow = await harness!.listener.send(message, destination);
+          return portOf(destination) === first.port ? failingOnce(flow, () => broken) : flow;
+        },
       };
       const failover = onceOn(second, on);
       harness = await startProxy(() => undefined, { sender, routes: () => ({ type: 'forward', target: address(first), failover }) });
