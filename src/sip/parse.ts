@@ -117,7 +117,7 @@ function parseUnchecked(bytes: Uint8Array, options: ParseOptions): ParseResult {
   const bodyStart = Math.min(headEnd + 4, buf.length);
 
   const line = head.startLine;
-  if (line.startsWith('SIP/') || line.startsWith('sip/')) return parseResponse(buf, start, bodyStart, head, options);
+  if (line.startsWith('SIP/') || line.startsWith('sip/')) return parseResponse(buf, start, bodyStart, head);
   return parseRequest(buf, start, bodyStart, head, options);
 }
 
@@ -198,7 +198,7 @@ function parseRequest(buf: Buffer, start: number, bodyStart: number, head: Head,
   return { ok: true, message };
 }
 
-function parseResponse(buf: Buffer, start: number, bodyStart: number, head: Head, options: ParseOptions): ParseResult {
+function parseResponse(buf: Buffer, start: number, bodyStart: number, head: Head): ParseResult {
   // Responses are never answered (RFC 3261 §18.1.2: a malformed response is discarded).
   const drop = (reason: string, status: 400 | 505 = 400, header?: string): ParseResult =>
     fail({ reason, status, header, canRespond: false });
