@@ -110,8 +110,41 @@ function readParamValue(sc: Scanner, allowColon: boolean): string {
   return sc.text.slice(start, sc.pos);
 }
 
+/**
+ * Recently read values by their wire text. The values of one call repeat across its messages (From
+ * in all seven of a proxied call, the caller's Via in every response, the proxy's own Record-Route
+ * in every call), and the values are never modified once read: a hit shares the value instead of
+ * reading it again. Bounded: emptied when full. Only values that read without a fault are kept.
+ */
+class ValueMemo<T> {
+  readonly #values = new Map<string, T>();
+  readonly #limit: number;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  get(raw: string, read: (raw: string) => T): T {
+    const known = this.#values.get(raw);
+    if (known !== undefined) return known;
+    const value = read(raw);
+    if (this.#values.size >= this.#limit) this.#values.clear();
+    this.#values.set(raw, value);
+    return value;
+  }
+}
+
+const MEMO_ENTRIES = 1024;
+const viaMemo = new ValueMemo<Via>(MEMO_ENTRIES);
+const nameAddrMemo = new ValueMemo<NameAddr>(MEMO_ENTRIES);
+const bracketedNameAddrMemo = new ValueMemo<NameAddr>(MEMO_ENTRIES);
+
 /** One Via value: `sent-protocol LWS sent-by *( SEMI via-params )` (RFC 3261 §25.1). */
 export function readVia(raw: string): Via {
+  return viaMemo.get(raw, readViaText);
+}
+
+function readViaText(raw: string): Via {
   const sc = new Scanner(raw);
   sc.sws();
   const protocol = sc.token('protocol name');
@@ -169,6 +202,18 @@ export function readVia(raw: string): Via {
  * `bracketsRequired` is set for Route, Record-Route and Path, whose grammar only has name-addr.
  */
 export function readNameAddr(raw: string, bracketsRequired = false): NameAddr {
+  return bracketsRequired ? bracketedNameAddrMemo.get(raw, readBracketedNameAddr) : nameAddrMemo.get(raw, readAnyNameAddr);
+}
+
+function readBracketedNameAddr(raw: string): NameAddr {
+  return readNameAddrText(raw, true);
+}
+
+function readAnyNameAddr(raw: string): NameAddr {
+  return readNameAddrText(raw, false);
+}
+
+function readNameAddrText(raw: string, bracketsRequired: boolean): NameAddr {
   const sc = new Scanner(raw);
   sc.sws();
   let displayName: string | undefined;
