@@ -3,23 +3,27 @@
  * built-in `uas`, and the same stepping uac → uas directly, interleaved in one run. A third path, the
  * floor, carries the same calls through `floor-relay.ts`: a Node.js process that moves the datagrams with
  * string splices and no SIP work at all, so the run also shows what any Node.js process in the middle
- * reaches on this machine.
+ * reaches on this machine. A fourth, `kamailio` (when `kamailio` is on the PATH: `apt-get install
+ * kamailio`), carries them through Kamailio with `kamailio.cfg`: a C transaction-stateful proxy (tm,
+ * Record-Route, one UDP worker), the peer reference Tandem is read against.
  *
  * For each rate (calls/s) of the sequence, each path runs `-m rate*seconds` calls; a step is a success when
  * every call completed (0 failed, 0 unfinished). Prints a table per step (calls, failed, retransmissions,
- * achieved rate, INVITE→200 time, Tandem CPU % and RSS from /proc, the sipp processes' CPU %), then the
- * highest 0-failure rate through Tandem vs direct (and vs the floor), the ratios and the targets.
+ * achieved rate, INVITE→200 time, the middle process's CPU % and RSS from /proc, summed over its process
+ * tree, the sipp processes' CPU %), then the highest 0-failure rate through Tandem vs direct (and vs the
+ * floor and Kamailio), the ratios and the targets.
  *
  *   node bench/sip/run.ts                                        # 20 s steps (the issue's), each path up to its ceiling, ~20 min
  *   BENCH_STEP_SECONDS=2 BENCH_RATES=200,800 node bench/sip/run.ts   # quick check
  *   BENCH_SIPP_BUFFER=65535 node bench/sip/run.ts                # sipp's own default socket buffers
- *   BENCH_PATHS=direct,tandem node bench/sip/run.ts              # without the floor
+ *   BENCH_PATHS=direct,tandem node bench/sip/run.ts              # without the floor (and Kamailio)
+ *   BENCH_PATHS=direct,kamailio,tandem node bench/sip/run.ts     # Tandem against Kamailio only
  *
  * Results: bench/results/sip.json (git-ignored).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -90,7 +94,8 @@ interface Proc {
   /** User + system CPU time so far, seconds. */
   cpuSeconds: number;
   rssKiB: number;
-  hwmKiB: number;
+  /** VmHWM of a single process; undefined for a process tree (its peak comes from polling). */
+  hwmKiB: number | undefined;
 }
 
 function readProc(pid: number | undefined): Proc | undefined {
@@ -108,6 +113,85 @@ function readProc(pid: number | undefined): Proc | undefined {
   } catch {
     return undefined; // process gone
   }
+}
+
+interface ProcStat {
+  ppid: number;
+  /** utime + stime, clock ticks. */
+  cpuTicks: number;
+  /** Start time, clock ticks since boot: with the pid, names the process (pids are reused). */
+  startTicks: number;
+}
+
+/** A process's /proc/PID/stat, or undefined once it is gone (or a zombie). */
+function procStat(pid: number): ProcStat | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // `fields` starts at field 3 (state): ppid is field 4, utime/stime 14/15, starttime 22.
+    if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
+    return { ppid: Number(fields[1]), cpuTicks: Number(fields[11]) + Number(fields[12]), startTicks: Number(fields[19]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** `pid` and all its descendants (recursively, from the ppid of every /proc/N/stat), each with its start time. */
+function processTree(pid: number): Map<number, ProcStat> {
+  const byParent = new Map<number, number[]>();
+  const stats = new Map<number, ProcStat>();
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    entries = [];
+  }
+  for (const name of entries) {
+    if (!/^\d+$/.test(name)) continue;
+    const n = Number(name);
+    const s = procStat(n);
+    if (s === undefined) continue;
+    stats.set(n, s);
+    const siblings = byParent.get(s.ppid);
+    if (siblings === undefined) byParent.set(s.ppid, [n]);
+    else siblings.push(n);
+  }
+  const tree = new Map<number, ProcStat>();
+  const todo = [pid];
+  for (let p = todo.pop(); p !== undefined; p = todo.pop()) {
+    const s = stats.get(p);
+    if (s === undefined || tree.has(p)) continue;
+    tree.set(p, s);
+    todo.push(...(byParent.get(p) ?? []));
+  }
+  return tree;
+}
+
+/**
+ * The process in the middle with all its descendants (Kamailio forks its UDP worker, timers and helpers;
+ * Tandem and the floor relay have none, and read as `readProc`): CPU summed over the tree; memory as the
+ * sum of `Pss:` from /proc/PID/smaps_rollup (shared memory, Kamailio's shm, counted once overall, not once
+ * per process as VmRSS would), VmRSS where that is not readable.
+ */
+function readProcTree(pid: number | undefined): Proc | undefined {
+  if (pid === undefined) return undefined;
+  const tree = processTree(pid);
+  if (tree.size <= 1) return readProc(pid);
+  let cpuTicks = 0;
+  let rssKiB = 0;
+  for (const [p, s] of tree) {
+    cpuTicks += s.cpuTicks;
+    try {
+      rssKiB += Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      try {
+        rssKiB += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+      } catch {
+        // gone
+      }
+    }
+  }
+  return { cpuSeconds: cpuTicks / CLK_TCK, rssKiB, hwmKiB: undefined };
 }
 
 /** Busy CPU seconds of the whole machine so far (all CPUs). */
@@ -140,9 +224,36 @@ async function waitUdpBound(port: number, what: string, child: ChildProcess, tim
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function stop(child: ChildProcess | undefined): Promise<void> {
-  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((res) => {
+/** The pids of `tree` still running (the same pid with the same start time). */
+function stillRunning(tree: ReadonlyMap<number, ProcStat>): number[] {
+  return [...tree].filter(([p, { startTicks }]) => procStat(p)?.startTicks === startTicks).map(([p]) => p);
+}
+
+function killAll(pids: readonly number[]): void {
+  for (const p of pids) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+/** SIGKILL to `child` and all its descendants (on ^C, or when it fails to start). */
+function killTree(child: ChildProcess): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  killAll([...processTree(child.pid).keys()]);
+}
+
+/**
+ * SIGTERM to `child` (SIGKILL after 3 s), then waits for its descendants as well: Kamailio's main process
+ * ends its children on SIGTERM; any still running 3 s after it exited are SIGKILLed.
+ */
+async function stop(child: ChildProcess | undefined): Promise<void> {
+  if (child === undefined || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const tree = processTree(child.pid);
+  tree.delete(child.pid);
+  await new Promise<void>((res) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
     child.once('exit', () => {
       clearTimeout(timer);
@@ -150,6 +261,13 @@ function stop(child: ChildProcess | undefined): Promise<void> {
     });
     child.kill('SIGTERM');
   });
+  for (let waited = 0; stillRunning(tree).length > 0; waited += 100) {
+    if (waited >= 3000) {
+      killAll(stillRunning(tree));
+      break;
+    }
+    await sleep(100);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -235,17 +353,21 @@ async function runUac(target: string, localPort: number, rate: number, seconds: 
 }
 
 // ---------------------------------------------------------------------------------------------------
-// The process in the middle: Tandem, or the floor relay
+// The process in the middle: Tandem, the floor relay, or Kamailio
 
-type PathName = 'direct' | 'tandem' | 'floor';
-const ALL_PATHS: readonly PathName[] = ['direct', 'tandem', 'floor'];
-const PATHS: readonly PathName[] = (process.env['BENCH_PATHS'] ?? ALL_PATHS.join(',')).split(',').map((s) => {
+type PathName = 'direct' | 'tandem' | 'floor' | 'kamailio';
+const ALL_PATHS: readonly PathName[] = ['direct', 'tandem', 'floor', 'kamailio'];
+const HAVE_KAMAILIO = spawnSync('kamailio', ['-v']).error === undefined;
+/** Every path by default, `kamailio` only when it is installed. */
+const DEFAULT_PATHS = ALL_PATHS.filter((p) => p !== 'kamailio' || HAVE_KAMAILIO);
+const PATHS: readonly PathName[] = (process.env['BENCH_PATHS'] ?? DEFAULT_PATHS.join(',')).split(',').map((s) => {
   const p = s.trim() as PathName;
-  if (!ALL_PATHS.includes(p)) throw new Error(`BENCH_PATHS: unknown path ${JSON.stringify(s)} (direct, tandem, floor)`);
+  if (!ALL_PATHS.includes(p)) throw new Error(`BENCH_PATHS: unknown path ${JSON.stringify(s)} (direct, tandem, floor, kamailio)`);
+  if (p === 'kamailio' && !HAVE_KAMAILIO) throw new Error('BENCH_PATHS: kamailio not found on the PATH (apt-get install kamailio)');
   return p;
 });
 
-/** A process between uac and uas (Tandem or the floor relay). */
+/** A process between uac and uas (Tandem, the floor relay or Kamailio's main process). */
 interface Middle {
   child: ChildProcess;
   port: number;
@@ -267,7 +389,7 @@ async function started(child: ChildProcess, port: number, what: string): Promise
   try {
     await waitUdpBound(port, what, child);
   } catch (err) {
-    child.kill('SIGKILL');
+    killTree(child);
     throw new Error(`${(err as Error).message}\n${stderrTail()}`, { cause: err });
   }
   return { child, port, stderrTail };
@@ -296,6 +418,16 @@ function startFloor(port: number, uasPort: number): Promise<Middle> {
   return started(child, port, 'floor relay');
 }
 
+function startKamailio(port: number, uasPort: number, dir: string): Promise<Middle> {
+  // __UAS_PORT__ first: __PORT__ is a suffix of it.
+  const cfg = readFileSync(join(HERE, 'kamailio.cfg'), 'utf8').replaceAll('__UAS_PORT__', String(uasPort)).replaceAll('__PORT__', String(port));
+  const file = join(dir, 'kamailio.cfg');
+  writeFileSync(file, cfg);
+  // Foreground (-DD: no daemon, still forks its workers), log to stderr (-E), 1024 MiB shared, 16 MiB private memory per process.
+  const child = spawn('kamailio', ['-f', file, '-DD', '-E', '-m', '1024', '-M', '16'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return started(child, port, 'kamailio');
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Steps
 
@@ -305,12 +437,16 @@ interface Step extends UacResult {
   ok: boolean;
   /** Successful calls / wall time of the sipp run. */
   achievedPerSecond: number;
-  /** CPU % of the process in the middle (Tandem or the floor relay), average over the step; 100 = one core. */
+  /**
+   * CPU % of the process in the middle (Tandem, the floor relay, Kamailio), summed over it and its descendant
+   * processes, average over the step; 100 = one core.
+   */
   middleCpu: number | undefined;
   /** Highest CPU % of the process in the middle over any ~1 s window of the step. */
   middlePeakCpu: number | undefined;
   /** CPU time of the process in the middle per successful call, ms. */
   middleCpuMsPerCall: number | undefined;
+  /** VmRSS of a single process; for a process tree (Kamailio) the sum of its processes' Pss. */
   middleRssMiB: number | undefined;
   middlePeakRssMiB: number | undefined;
   uasCpu: number | undefined;
@@ -320,14 +456,14 @@ interface Step extends UacResult {
 
 async function runStep(path: PathName, rate: number, target: string, uacPort: number, uas: ChildProcess, middle: Middle | undefined): Promise<Step> {
   const t0 = performance.now();
-  const middleBefore = readProc(middle?.child.pid);
+  const middleBefore = readProcTree(middle?.child.pid);
   const uasBefore = readProc(uas.pid);
   const machineBefore = machineBusySeconds();
   let peakRss = 0;
   let peakCpu = 0;
   let prev = middleBefore === undefined ? undefined : { cpuSeconds: middleBefore.cpuSeconds, at: t0 };
   const poll = setInterval(() => {
-    const p = readProc(middle?.child.pid);
+    const p = readProcTree(middle?.child.pid);
     if (p === undefined) return;
     peakRss = Math.max(peakRss, p.rssKiB);
     const now = performance.now();
@@ -337,7 +473,7 @@ async function runStep(path: PathName, rate: number, target: string, uacPort: nu
   const r = await runUac(target, uacPort, rate, STEP_SECONDS);
   clearInterval(poll);
   const seconds = (performance.now() - t0) / 1000;
-  const middleAfter = readProc(middle?.child.pid);
+  const middleAfter = readProcTree(middle?.child.pid);
   const uasAfter = readProc(uas.pid);
   const cpu = (a: Proc | undefined, b: Proc | undefined): number | undefined => (a === undefined || b === undefined ? undefined : (100 * (b.cpuSeconds - a.cpuSeconds)) / seconds);
   if (middleAfter !== undefined) peakRss = Math.max(peakRss, middleAfter.rssKiB);
@@ -408,7 +544,7 @@ async function main(): Promise<void> {
   const setups = new Map<PathName, { target: string; uacPort: number; uas: ChildProcess; middle: Middle | undefined; ports: { middle: number; uas: number; uac: number } }>();
   const children = (): (ChildProcess | undefined)[] => [...setups.values()].flatMap((s) => [s.uas, s.middle?.child]);
   const onSignal = (): void => {
-    for (const c of children()) c?.kill('SIGKILL');
+    for (const c of children()) if (c !== undefined) killTree(c);
     process.exit(130);
   };
   process.once('SIGINT', onSignal);
@@ -420,7 +556,11 @@ async function main(): Promise<void> {
       const uas = startUas(p.uas);
       setups.set(path, { target: `127.0.0.1:${p.uas}`, uacPort: p.uac, uas, middle: undefined, ports: p });
       await waitUdpBound(p.uas, `sipp uas (${path})`, uas);
-      const middle = path === 'tandem' ? await startTandem(p.middle, p.uas, dir) : path === 'floor' ? await startFloor(p.middle, p.uas) : undefined;
+      const middle =
+        path === 'tandem' ? await startTandem(p.middle, p.uas, dir)
+        : path === 'floor' ? await startFloor(p.middle, p.uas)
+        : path === 'kamailio' ? await startKamailio(p.middle, p.uas, dir)
+        : undefined;
       setups.set(path, { target: `127.0.0.1:${middle === undefined ? p.uas : p.middle}`, uacPort: p.uac, uas, middle, ports: p });
     }
 
@@ -445,7 +585,7 @@ async function main(): Promise<void> {
         const s = await runStep(path, rate, t.target, t.uacPort, t.uas, t.middle);
         steps.push(s);
         const cpu = t.middle !== undefined ? `, ${path} CPU ${fmt(s.middleCpu)} % avg, ${fmt(s.middlePeakCpu)} % peak, ${fmt(s.middleCpuMsPerCall, 3)} ms/call` : '';
-        console.info(`  ${path.padEnd(6)} ${String(rate).padStart(5)}/s: ${s.successful}/${s.calls} ok, ${s.failed} failed, ${s.retransmissions} retrans${cpu}, ${s.wallSeconds.toFixed(1)} s`);
+        console.info(`  ${path.padEnd(8)} ${String(rate).padStart(5)}/s: ${s.successful}/${s.calls} ok, ${s.failed} failed, ${s.retransmissions} retrans${cpu}, ${s.wallSeconds.toFixed(1)} s`);
         if (!s.ok) done.add(path);
         const m = t.middle?.child;
         if (m !== undefined && (m.exitCode !== null || m.signalCode !== null)) throw new Error(`${path} exited during the run:\n${t.middle!.stderrTail()}`);
@@ -468,6 +608,7 @@ async function main(): Promise<void> {
   const tandemBest = bests.get('tandem') ?? 0;
   const directBest = bests.get('direct') ?? 0;
   const floorBest = bests.get('floor');
+  const kamailioBest = bests.get('kamailio');
   const ratio = directBest > 0 ? tandemBest / directBest : 0;
   const firstTandemFail = steps.filter((s) => s.path === 'tandem').find((s) => !s.ok);
   const rateMet = tandemBest >= TARGET_RATE;
@@ -487,13 +628,21 @@ async function main(): Promise<void> {
     console.info(`floor / direct: ${ratioText('floor', 'direct')}  (a Node.js process that moves the datagrams and does no SIP work)`);
     console.info(`tandem / floor: ${ratioText('tandem', 'floor')}`);
   }
-  const cpuAt = (p: PathName, rate: number): number | undefined => steps.find((s) => s.path === p && s.rate === rate && s.ok)?.middleCpuMsPerCall;
-  const common = Math.min(tandemBest, floorBest ?? 0);
-  if (common > 0) {
-    const t = cpuAt('tandem', common);
-    const f = cpuAt('floor', common);
-    if (t !== undefined && f !== undefined) console.info(`CPU per call at ${common} calls/s: tandem ${t.toFixed(3)} ms, floor ${f.toFixed(3)} ms (${(t / f).toFixed(1)}×)`);
+  if (kamailioBest !== undefined) {
+    console.info(`kamailio / direct: ${ratioText('kamailio', 'direct')}  (Kamailio: a C transaction-stateful proxy, tm, one UDP worker)`);
+    console.info(`tandem / kamailio: ${ratioText('tandem', 'kamailio')}`);
   }
+  const cpuAt = (p: PathName, rate: number): number | undefined => steps.find((s) => s.path === p && s.rate === rate && s.ok)?.middleCpuMsPerCall;
+  /** Tandem's CPU per call against `other`'s, at the highest rate both passed. */
+  const cpuPerCall = (other: PathName, otherBest: number | undefined): void => {
+    const common = Math.min(tandemBest, otherBest ?? 0);
+    if (common === 0) return;
+    const t = cpuAt('tandem', common);
+    const o = cpuAt(other, common);
+    if (t !== undefined && o !== undefined) console.info(`CPU per call at ${common} calls/s: tandem ${t.toFixed(3)} ms, ${other} ${o.toFixed(3)} ms (${(t / o).toFixed(1)}×)`);
+  };
+  cpuPerCall('floor', floorBest);
+  cpuPerCall('kamailio', kamailioBest);
   if (firstTandemFail !== undefined) {
     console.info(`tandem first fails at ${firstTandemFail.rate} calls/s: ${firstTandemFail.failed} failed, tandem CPU ${fmt(firstTandemFail.middleCpu)} % avg over the step, ${fmt(firstTandemFail.middlePeakCpu)} % peak 1 s (100 = one core), machine CPU ${fmt(firstTandemFail.machineCpu)} % of ${cpus().length * 100} %`);
   }
@@ -522,6 +671,7 @@ async function main(): Promise<void> {
           tandemBest,
           directBest,
           floorBest,
+          kamailioBest,
           ratio,
           targets: { rate: { target: TARGET_RATE, met: rateMet }, ratio: { target: TARGET_RATIO, met: ratioMet } },
           firstTandemFail: firstTandemFail === undefined ? undefined : { rate: firstTandemFail.rate, tandemCpu: firstTandemFail.middleCpu, tandemPeakCpu: firstTandemFail.middlePeakCpu, machineCpu: firstTandemFail.machineCpu },
