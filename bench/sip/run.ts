@@ -17,6 +17,7 @@
  *   BENCH_STEP_SECONDS=2 BENCH_RATES=200,800 node bench/sip/run.ts   # quick check
  *   BENCH_SIPP_BUFFER=65535 node bench/sip/run.ts                # sipp's own default socket buffers
  *   BENCH_PATHS=direct,tandem node bench/sip/run.ts              # without the floor (and Kamailio)
+ *   BENCH_KAMAILIO_CHILDREN=4 node bench/sip/run.ts              # Kamailio with 4 UDP workers (default 1)
  *   BENCH_PATHS=direct,kamailio,tandem node bench/sip/run.ts     # Tandem against Kamailio only
  *
  * Results: bench/results/sip.json (git-ignored).
@@ -56,6 +57,8 @@ const RATES = (process.env['BENCH_RATES'] ?? '200,400,600,800,1000,1200,1500,200
  * drops then count against whichever path was running, not against what it measures.
  */
 const SIPP_BUFFER = envNumber('BENCH_SIPP_BUFFER', 4 * 1024 * 1024);
+/** Kamailio's UDP workers (`children`): 1 compares with one Tandem process; more shows what its process model adds. */
+const KAMAILIO_CHILDREN = envNumber('BENCH_KAMAILIO_CHILDREN', 1);
 /** Extra time a step may take beyond its nominal length (calls still outstanding then count as failed). */
 const STEP_GRACE_SECONDS = 5;
 /** Pause between steps, so late retransmissions of one step do not land in the next. */
@@ -420,7 +423,10 @@ function startFloor(port: number, uasPort: number): Promise<Middle> {
 
 function startKamailio(port: number, uasPort: number, dir: string): Promise<Middle> {
   // __UAS_PORT__ first: __PORT__ is a suffix of it.
-  const cfg = readFileSync(join(HERE, 'kamailio.cfg'), 'utf8').replaceAll('__UAS_PORT__', String(uasPort)).replaceAll('__PORT__', String(port));
+  const cfg = readFileSync(join(HERE, 'kamailio.cfg'), 'utf8')
+    .replaceAll('__UAS_PORT__', String(uasPort))
+    .replaceAll('__PORT__', String(port))
+    .replace(/^children=\d+$/m, `children=${KAMAILIO_CHILDREN}`);
   const file = join(dir, 'kamailio.cfg');
   writeFileSync(file, cfg);
   // Foreground (-DD: no daemon, still forks its workers), log to stderr (-E), 1024 MiB shared, 16 MiB private memory per process.
