@@ -43,9 +43,19 @@ const CANONICAL: Readonly<Record<string, string>> = {
 
 /** Lower-case full name of a header name as written (`MaX-fOrWaRdS` → `max-forwards`, `i` → `call-id`). */
 export function headerKey(name: string): string {
-  const key = name.toLowerCase();
-  return key.length === 1 ? (COMPACT_FORMS[key] ?? key) : key;
+  const known = KEYS.get(name);
+  if (known !== undefined) return known;
+  const lowered = name.toLowerCase();
+  const key = lowered.length === 1 ? (COMPACT_FORMS[lowered] ?? lowered) : lowered;
+  // Header names repeat on every message: remember the spellings seen (bounded: emptied when full).
+  if (KEYS.size >= KEY_CACHE_ENTRIES) KEYS.clear();
+  KEYS.set(name, key);
+  return key;
 }
+
+const KEY_CACHE_ENTRIES = 512;
+/** Header names as written → their keys. */
+const KEYS = new Map<string, string>();
 
 /** The spelling Tandem uses when it writes a header: `call-id` → `Call-ID`, `record-route` → `Record-Route`. */
 export function canonicalName(name: string): string {

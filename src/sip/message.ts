@@ -108,7 +108,11 @@ export abstract class SipMessageBase {
   #headers: HeaderField[];
   #body: Uint8Array;
   #source: Uint8Array | undefined;
-  #cache = new Map<string, unknown>();
+  /**
+   * Typed values read so far, one slot per {@link TypedHeader} ({@link SLOT}); {@link UNSET} where not
+   * read yet. Made on first use: a slot array is far cheaper than a Map per message.
+   */
+  #cache: unknown[] | undefined;
 
   constructor(init: MessageInit) {
     this.#startLine = init.startLine;
@@ -127,7 +131,7 @@ export abstract class SipMessageBase {
 
   /** For subclasses' `clone()`: `copy` gets this message's typed-value cache. */
   protected shareCacheWith(copy: SipMessageBase): void {
-    copy.#cache = new Map(this.#cache);
+    copy.#cache = this.#cache?.slice();
   }
 
   /** For subclasses' `clone()`: the constructor argument of an equal message. */
@@ -185,7 +189,7 @@ export abstract class SipMessageBase {
 
   /** Via values, top first, across all Via lines (§20.42). */
   get via(): readonly Via[] {
-    return this.#typed('via', (vs) => readList(vs, readVia));
+    return this.#typed('via', readViaList);
   }
 
   /** The top Via, which identifies the transaction (§17.2.3); undefined when there is none. */
@@ -200,12 +204,12 @@ export abstract class SipMessageBase {
 
   /** From (§20.20). Throws SipHeaderError when missing (parse() guarantees it is present). */
   get from(): NameAddr {
-    return this.#single('from', (v) => readNameAddr(v), true);
+    return this.#single('from', readNameAddr, true);
   }
 
   /** To (§20.39). Throws SipHeaderError when missing (parse() guarantees it is present). */
   get to(): NameAddr {
-    return this.#single('to', (v) => readNameAddr(v), true);
+    return this.#single('to', readNameAddr, true);
   }
 
   /** Call-ID (§20.8), as written. */
@@ -220,25 +224,22 @@ export abstract class SipMessageBase {
 
   /** Contact values (§20.10), or `'*'` for the REGISTER wildcard (§10.2.2); `[]` when absent. */
   get contact(): readonly NameAddr[] | '*' {
-    return this.#typed('contact', (vs) => {
-      if (vs.length === 1 && vs[0] === '*') return '*' as const;
-      return readNameAddrList(vs, false);
-    });
+    return this.#typed('contact', readContactList);
   }
 
   /** Route values in order (§20.34). */
   get route(): readonly NameAddr[] {
-    return this.#typed('route', (vs) => readNameAddrList(vs, true));
+    return this.#typed('route', readRouteList);
   }
 
   /** Record-Route values in order (§20.30). */
   get recordRoute(): readonly NameAddr[] {
-    return this.#typed('record-route', (vs) => readNameAddrList(vs, true));
+    return this.#typed('record-route', readRouteList);
   }
 
   /** Path values in order (RFC 3327). */
   get path(): readonly NameAddr[] {
-    return this.#typed('path', (vs) => readNameAddrList(vs, true));
+    return this.#typed('path', readRouteList);
   }
 
   /** Content-Length (§20.14); undefined when absent. */
@@ -282,10 +283,14 @@ export abstract class SipMessageBase {
     return { ok: true };
   }
 
-  #typed<T>(key: string, read: (values: string[]) => T): T {
-    if (this.#cache.has(key)) return this.#cache.get(key) as T;
+  #typed<T>(key: TypedHeader, read: (values: string[]) => T): T {
+    const slot = SLOT[key];
+    const cache = (this.#cache ??= newCache());
+    const known = cache[slot];
+    if (known !== UNSET) return known as T;
     const values: string[] = [];
-    for (const field of this.#headers) if (field.key === key) values.push(field.value);
+    const headers = this.#headers;
+    for (let i = 0; i < headers.length; i++) if (headers[i]!.key === key) values.push(headers[i]!.value);
     let value: T;
     try {
       value = read(values);
@@ -293,20 +298,37 @@ export abstract class SipMessageBase {
       if (error instanceof SyntaxFault) throw new SipHeaderError(key, error.message, error);
       throw error;
     }
-    this.#cache.set(key, value);
+    cache[slot] = value;
     return value;
   }
 
-  #single<T, R extends boolean>(key: string, read: (value: string) => T, required: R): R extends true ? T : T | undefined {
-    return this.#typed(key, (values) => {
-      if (values.length > 1) throw new SyntaxFault('more than one value');
-      const value = values[0];
-      if (value === undefined) {
-        if (required) throw new SyntaxFault('missing');
-        return undefined;
+  /** A header that appears at most once: no list, no closure (read on every message). */
+  #single<T, R extends boolean>(key: TypedHeader, read: (value: string) => T, required: R): R extends true ? T : T | undefined {
+    const slot = SLOT[key];
+    const cache = (this.#cache ??= newCache());
+    const known = cache[slot];
+    if (known !== UNSET) return known as R extends true ? T : T | undefined;
+    const headers = this.#headers;
+    let raw: string | undefined;
+    for (let i = 0; i < headers.length; i++) {
+      if (headers[i]!.key !== key) continue;
+      if (raw !== undefined) throw new SipHeaderError(key, 'more than one value');
+      raw = headers[i]!.value;
+    }
+    let value: T | undefined;
+    if (raw === undefined) {
+      if (required) throw new SipHeaderError(key, 'missing');
+      value = undefined;
+    } else {
+      try {
+        value = read(raw);
+      } catch (error) {
+        if (error instanceof SyntaxFault) throw new SipHeaderError(key, error.message, error);
+        throw error;
       }
-      return read(value);
-    }) as R extends true ? T : T | undefined;
+    }
+    cache[slot] = value;
+    return value as R extends true ? T : T | undefined;
   }
 
   // ---- edits ----
@@ -447,8 +469,13 @@ export abstract class SipMessageBase {
 
   #touch(key?: string): void {
     this.#source = undefined;
-    if (key === undefined) this.#cache.clear();
-    else this.#cache.delete(key);
+    const cache = this.#cache;
+    if (cache === undefined) return;
+    if (key === undefined) cache.fill(UNSET);
+    else {
+      const slot = (SLOT as Readonly<Record<string, number>>)[key];
+      if (slot !== undefined) cache[slot] = UNSET;
+    }
   }
 }
 
@@ -459,6 +486,27 @@ function validate(value: string, read: (v: string) => unknown, what: string): vo
     if (error instanceof SyntaxFault) throw new TypeError(`invalid ${what} value: ${error.message}`, { cause: error });
     throw error;
   }
+}
+
+/** Marks a typed-value slot not read yet (undefined is a value: an absent optional header). */
+const UNSET: unique symbol = Symbol('unset');
+
+/** Each typed header's slot in a message's typed-value cache. */
+const SLOT: Readonly<Record<TypedHeader, number>> = Object.fromEntries(TYPED_HEADERS.map((key, i) => [key, i])) as Record<TypedHeader, number>;
+
+function newCache(): unknown[] {
+  return new Array<unknown>(TYPED_HEADERS.length).fill(UNSET);
+}
+
+// The readers of list headers, made once (a closure per getter call would be made on every access).
+function readViaList(values: string[]): Via[] {
+  return readList(values, readVia);
+}
+function readRouteList(values: string[]): NameAddr[] {
+  return readNameAddrList(values, true);
+}
+function readContactList(values: string[]): NameAddr[] | '*' {
+  return values.length === 1 && values[0] === '*' ? '*' : readNameAddrList(values, false);
 }
 
 const TYPED_GETTERS: Readonly<Record<TypedHeader, (m: SipMessageBase) => unknown>> = {
