@@ -33,6 +33,12 @@ import { checkIntensity, DEFAULT_INTENSITY, DEFAULT_PERIOD_MS } from './supervis
 export interface ChildTemplate<A, C extends Child> {
   /** Starts one child from its args. Rejecting is a failed start. */
   start(args: A): Promise<C>;
+  /**
+   * Starts one child from its args and returns it running (throwing is a failed start), for
+   * {@link DynamicSupervisorRef.startChildSync}: children started at a high rate (a SIP transaction
+   * per request) skip the promises of an asynchronous start. Restarts still use `start`.
+   */
+  startSync?(args: A): C;
   /** Default `permanent`; per-connection machines are usually `temporary`. */
   readonly restart?: RestartType;
   /** Default 5000 (ms) for workers, `infinity` for supervisors. */
@@ -72,6 +78,13 @@ export interface DynamicSupervisorRef<A, C extends Child> extends Child {
    * @throws {ChildStartError} {SupervisorNotRunningError}
    */
   startChild(args: A): Promise<C>;
+  /**
+   * Starts a child with the template's `startSync`, returning it running: OTP's `start_child`, which
+   * returns once the child's init has. The child is supervised exactly as with {@link startChild}.
+   * @throws {ChildStartError} when the template has no `startSync`, it throws, or it returns no child.
+   * @throws {SupervisorNotRunningError}
+   */
+  startChildSync(args: A): C;
   /** Stops a child by the template's shutdown policy and forgets it. Resolves false if not a current child. */
   terminateChild(child: C): Promise<boolean>;
   /** Number of children (running or restarting). */
@@ -129,6 +142,7 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
   readonly id = nextProcessId();
   readonly name: string;
   readonly #start: (args: A) => Promise<C>;
+  readonly #startSync: ((args: A) => C) | undefined;
   readonly #policy: { restart: RestartType; shutdown: Shutdown; type: ChildType };
   readonly #clock: Clock;
   readonly #intensity: RestartIntensity;
@@ -162,6 +176,7 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
   constructor(template: ChildTemplate<A, C>, options: DynamicSupervisorOptions) {
     this.name = options.name ?? 'dynamic-supervisor';
     this.#start = (args) => template.start(args);
+    this.#startSync = template.startSync === undefined ? undefined : (args) => template.startSync!(args);
     this.#policy = resolvePolicy(template);
     this.#clock = options.clock ?? defaultClock;
     this.#intensity = new RestartIntensity(options.intensity ?? DEFAULT_INTENSITY, options.periodMs ?? DEFAULT_PERIOD_MS);
@@ -175,6 +190,22 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
     if (this.#status !== 'running') throw new SupervisorNotRunningError(`Supervisor "${this.name}" is ${this.#status}`);
     const record = new DynamicRecord<A, C>(String(this.#nextChild++), args);
     return this.#startRecord(record);
+  }
+
+  startChildSync(args: A): C {
+    if (this.#status !== 'running') throw new SupervisorNotRunningError(`Supervisor "${this.name}" is ${this.#status}`);
+    const startSync = this.#startSync;
+    if (startSync === undefined) throw new ChildStartError(`Supervisor "${this.name}": the child template has no startSync(args)`);
+    const record = new DynamicRecord<A, C>(String(this.#nextChild++), args);
+    let handle: unknown;
+    try {
+      handle = startSync(args);
+    } catch (error) {
+      throw new ChildStartError(`A child of supervisor "${this.name}" failed to start: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    if (!isChild(handle)) throw new ChildStartError(`Supervisor "${this.name}": startSync(args) must return a child ({ exited, stop, kill })`);
+    this.#adopt(record, handle as C);
+    return handle as C;
   }
 
   async terminateChild(child: C): Promise<boolean> {
@@ -278,6 +309,12 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
       throw new SupervisorNotRunningError(`Supervisor "${this.name}" stopped while a child was starting`);
     }
     const child = handle as C;
+    this.#adopt(record, child);
+    return child;
+  }
+
+  /** A started child joins the children and is watched. */
+  #adopt(record: DynamicRecord<A, C>, child: C): void {
     record.handle = child;
     record.status = 'running';
     this.#children.add(record);
@@ -285,7 +322,6 @@ class DynamicSupervisor<A, C extends Child> implements DynamicSupervisorRef<A, C
     // Watched without a promise per child (machines): the reaction runs from a microtask, as it did
     // when it hung off `exited`.
     watchExit(child, this.#watcher);
-    return child;
   }
 
   async #childExited(record: DynamicRecord<A, C>, handle: C, reason: ExitReason): Promise<void> {

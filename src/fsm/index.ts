@@ -76,7 +76,7 @@ export type {
   StateTimeoutEvent,
 } from './events.ts';
 export { describeExit, type ExitReason, isCleanExit } from './exit-reason.ts';
-export { startMachine } from './machine.ts';
+export { startMachine, startMachineSync } from './machine.ts';
 export type { CallOptions, MachineRef, StartMachineOptions } from './machine-ref.ts';
 export { RestartIntensity } from './restart-intensity.ts';
 export {

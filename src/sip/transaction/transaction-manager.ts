@@ -28,7 +28,7 @@ import {
   type ExitReason,
   type JsonValue,
   startDynamicSupervisor,
-  startMachine,
+  startMachineSync,
   type StopOptions,
   type SupervisorTree,
 } from '../../fsm/index.ts';
@@ -129,22 +129,10 @@ export class TransactionManager implements Child {
     const supervisor = await startDynamicSupervisor<StartArgs, Child>(
       {
         restart: 'temporary',
-        start: async (start) => {
-          if (start.side === 'client') {
-            const { args } = start;
-            const ref = args.transaction.kind === 'inviteClient'
-              ? await startMachine(inviteClientTransaction, args, { clock })
-              : await startMachine(nonInviteClientTransaction, args, { clock });
-            args.transaction.attach(ref);
-            return ref;
-          }
-          const { args } = start;
-          const ref = args.transaction.kind === 'inviteServer'
-            ? await startMachine(inviteServerTransaction, args, { clock })
-            : await startMachine(nonInviteServerTransaction, args, { clock });
-          args.transaction.attach(ref);
-          return ref;
-        },
+        // Transactions start synchronously (their init is a plain function): one per request, so
+        // no promise or microtask per start (see startChildSync).
+        start: async (start) => startTransactionMachine(start, clock),
+        startSync: (start) => startTransactionMachine(start, clock),
       },
       { name: options.name ?? 'sip-transactions', clock },
     );
@@ -184,7 +172,7 @@ export class TransactionManager implements Child {
     this.#client.set(transaction.key, transaction);
     transaction.onTerminated(this.#reaper);
     try {
-      await this.#supervisor.startChild({ side: 'client', args: { transaction, tu } });
+      this.#supervisor.startChildSync({ side: 'client', args: { transaction, tu } });
     } catch (error) {
       transaction.startFailed(error);
       throw error;
@@ -231,7 +219,11 @@ export class TransactionManager implements Child {
         if (this.#ack2543.get(ackKey) === transaction) this.#ack2543.delete(ackKey);
       });
     }
-    this.#supervisor.startChild({ side: 'server', args: { transaction, tu } }).catch((error: unknown) => transaction.startFailed(error));
+    try {
+      this.#supervisor.startChildSync({ side: 'server', args: { transaction, tu } });
+    } catch (error) {
+      transaction.startFailed(error);
+    }
     return { type: 'new', transaction };
   }
 
@@ -295,6 +287,24 @@ export class TransactionManager implements Child {
     // "... and the To tag of the ACK matches the To tag of the response sent by the server transaction."
     return transaction !== undefined && transaction.finalToTag === ack.to.tag ? transaction : undefined;
   }
+}
+
+/** Starts the machine of a transaction and attaches it (its init is a plain function, RFC 3261 §17). */
+function startTransactionMachine(start: StartArgs, clock: Clock): Child {
+  if (start.side === 'client') {
+    const { args } = start;
+    const ref = args.transaction.kind === 'inviteClient'
+      ? startMachineSync(inviteClientTransaction, args, { clock })
+      : startMachineSync(nonInviteClientTransaction, args, { clock });
+    args.transaction.attach(ref);
+    return ref;
+  }
+  const { args } = start;
+  const ref = args.transaction.kind === 'inviteServer'
+    ? startMachineSync(inviteServerTransaction, args, { clock })
+    : startMachineSync(nonInviteServerTransaction, args, { clock });
+  args.transaction.attach(ref);
+  return ref;
 }
 
 function detachKey(key: string | undefined): string | undefined {
