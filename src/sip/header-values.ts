@@ -262,12 +262,24 @@ function readNameAddrText(raw: string, bracketsRequired: boolean): NameAddr {
 }
 
 /** Comma-separated name-addr list (Contact, Route, Record-Route, Path): each line holds at least one value (`1#`). */
-export function readNameAddrList(values: readonly string[], bracketsRequired: boolean): NameAddr[] {
+export function readNameAddrList(values: readonly string[], bracketsRequired: boolean): readonly NameAddr[] {
   return readList(values, (element) => readNameAddr(element, bracketsRequired));
 }
 
+const NO_VALUES: readonly never[] = Object.freeze([]);
+
 /** Values of a `1#element` header over all its lines: an empty line is a fault (RFC 3261 §7.3.1, §25.1). */
-export function readList<T>(values: readonly string[], read: (element: string) => T): T[] {
+export function readList<T>(values: readonly string[], read: (element: string) => T): readonly T[] {
+  // An absent header (the usual case for most list headers): one shared, frozen empty list.
+  if (values.length === 0) return NO_VALUES;
+  const only = values.length === 1 ? values[0]! : undefined;
+  // One line with one element (no comma, no quoted string, every < closed): what splitList would
+  // return, without its array.
+  if (only !== undefined && only.indexOf(',') < 0 && only.indexOf('"') < 0 && only.lastIndexOf('<') <= only.lastIndexOf('>')) {
+    const element = trim(only);
+    if (element.length === 0) fault('empty value');
+    return [read(element)];
+  }
   const out: T[] = [];
   for (const value of values) {
     const elements = splitList(value);

@@ -499,13 +499,13 @@ function newCache(): unknown[] {
 }
 
 // The readers of list headers, made once (a closure per getter call would be made on every access).
-function readViaList(values: string[]): Via[] {
+function readViaList(values: string[]): readonly Via[] {
   return readList(values, readVia);
 }
-function readRouteList(values: string[]): NameAddr[] {
+function readRouteList(values: string[]): readonly NameAddr[] {
   return readNameAddrList(values, true);
 }
-function readContactList(values: string[]): NameAddr[] | '*' {
+function readContactList(values: string[]): readonly NameAddr[] | '*' {
   return values.length === 1 && values[0] === '*' ? '*' : readNameAddrList(values, false);
 }
 
