@@ -173,6 +173,8 @@ class Machine implements MachineRef, ExitWatchable {
     const s = Machine.#checked(spec);
     const init = s.init(args);
     if (typeof (init as { then?: unknown } | null)?.then === 'function') {
+      // Refused; its rejection, if any, must not surface as an unhandled one.
+      (init as Promise<unknown>).then(noop, noop);
       throw new InvalidResultError(`Machine "${s.name}": init returned a promise; start it with startMachine`);
     }
     return Machine.#create(s, init, options);

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { detach } from './chars.ts';
 
 /** Compact forms: RFC 3261 §7.3.3 / §20, plus RFC 3265 (o, u), RFC 3515 (r), RFC 3892 (b), RFC 3841 (a, j, d), RFC 4028 (x), RFC 4474 (y, n). */
 export const COMPACT_FORMS: Readonly<Record<string, string>> = {
@@ -47,13 +48,19 @@ export function headerKey(name: string): string {
   if (known !== undefined) return known;
   const lowered = name.toLowerCase();
   const key = lowered.length === 1 ? (COMPACT_FORMS[lowered] ?? lowered) : lowered;
-  // Header names repeat on every message: remember the spellings seen (bounded: emptied when full).
-  if (KEYS.size >= KEY_CACHE_ENTRIES) KEYS.clear();
-  KEYS.set(name, key);
+  // Header names repeat on every message: remember the spellings seen, as copies of their own (a name
+  // cut from a message must not keep the message alive). Bounded: emptied when full; long names are
+  // not kept.
+  if (name.length <= KEY_CACHE_NAME_CHARS) {
+    if (KEYS.size >= KEY_CACHE_ENTRIES) KEYS.clear();
+    KEYS.set(detach(name), detach(key));
+  }
   return key;
 }
 
 const KEY_CACHE_ENTRIES = 512;
+const KEY_CACHE_NAME_CHARS = 32;
+
 /** Header names as written → their keys. */
 const KEYS = new Map<string, string>();
 

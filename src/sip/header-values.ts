@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { fromWire, HOSTNAME, is, lower, TOKEN, WORD } from './chars.ts';
+import { detach, fromWire, HOSTNAME, is, lower, TOKEN, WORD } from './chars.ts';
 import { fault, Scanner, splitList, trim } from './scanner.ts';
 import { hostKindOf, type HostKind, type Params, readPort, readUri, type Uri } from './sip-uri.ts';
 
@@ -114,7 +114,9 @@ function readParamValue(sc: Scanner, allowColon: boolean): string {
  * Recently read values by their wire text. The values of one call repeat across its messages (From
  * in all seven of a proxied call, the caller's Via in every response, the proxy's own Record-Route
  * in every call), and the values are never modified once read: a hit shares the value instead of
- * reading it again. Bounded: emptied when full. Only values that read without a fault are kept.
+ * reading it again. Bounded: emptied when full, and only texts up to {@link MEMO_TEXT_CHARS} long are
+ * kept, read from a detached copy (so neither the key nor the value's strings keep the message they
+ * were cut from alive). Only values that read without a fault are kept.
  */
 class ValueMemo<T> {
   readonly #values = new Map<string, T>();
@@ -125,16 +127,20 @@ class ValueMemo<T> {
   }
 
   get(raw: string, read: (raw: string) => T): T {
+    if (raw.length > MEMO_TEXT_CHARS) return read(raw);
     const known = this.#values.get(raw);
     if (known !== undefined) return known;
-    const value = read(raw);
+    const text = detach(raw);
+    const value = read(text);
     if (this.#values.size >= this.#limit) this.#values.clear();
-    this.#values.set(raw, value);
+    this.#values.set(text, value);
     return value;
   }
 }
 
 const MEMO_ENTRIES = 1024;
+/** Longer values (rare: a Via or an address with long parameters) are read each time. */
+const MEMO_TEXT_CHARS = 256;
 const viaMemo = new ValueMemo<Via>(MEMO_ENTRIES);
 const nameAddrMemo = new ValueMemo<NameAddr>(MEMO_ENTRIES);
 const bracketedNameAddrMemo = new ValueMemo<NameAddr>(MEMO_ENTRIES);

@@ -79,6 +79,20 @@ describe('startMachineSync', () => {
     };
     expect(() => startMachineSync(failing as never, undefined)).toThrow('no port');
   });
+
+  it('a refused promise from init that rejects is not left unhandled', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const spec = { name: 'lazy', init: () => Promise.reject(new Error('late failure')), handleEvent: () => keep() };
+      expect(() => startMachineSync(spec as never, undefined)).toThrow(InvalidResultError);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });
 
 describe('DynamicSupervisorRef.startChildSync', () => {

@@ -18,6 +18,20 @@ describe('proxy edits (RFC 3261 §16.6) rewrite only what they touch', () => {
     expect(out.slice(2)).toEqual(lines(INVITE).slice(1));
   });
 
+  it('edits of headers named like Object properties leave the typed values alone', () => {
+    const m = request(INVITE);
+    const via = m.via;
+    m.addHeader('Constructor', 'x');
+    m.addHeader('toString', 'y');
+    expect(m.removeHeader('constructor')).toBe(1);
+    expect(m.removeHeader('TOSTRING')).toBe(1);
+    expect(m.via).toBe(via); // still the cached value: only the edited header's slot is cleared
+    expect(m.get('Constructor')).toBeUndefined();
+    m.prependVia('SIP/2.0/UDP proxy.example.com;branch=z9hG4bKp2');
+    expect(m.via).not.toBe(via);
+    expect(m.via.map((v) => v.branch)).toEqual(['z9hG4bKp2', 'z9hG4bK74bf9']);
+  });
+
   it('a proxy MUST decrement Max-Forwards by one (§16.6 step 3) and add 70 when absent', () => {
     const m = request(INVITE);
     expect(m.decrementMaxForwards()).toBe(69);

@@ -57,6 +57,31 @@ describe('parsing typical messages (RFC 3261 §7)', () => {
   });
 });
 
+describe('values repeated across messages (the parser remembers recent ones)', () => {
+  const bye = (via: string, from: string) =>
+    sip(['BYE sip:alice@client.atlanta.example.com SIP/2.0', `Via: ${via}`, 'Max-Forwards: 70', `From: ${from}`, 'To: <sip:alice@atlanta.example.com>;tag=9f', 'Call-ID: c1@atlanta.example.com', 'CSeq: 1 BYE', 'Content-Length: 0']);
+
+  it('the same Via and From text read in two messages give equal values; long values (over 256 chars) too', () => {
+    const long = `SIP/2.0/UDP h.example.com;branch=z9hG4bK1;x-long=${'a'.repeat(400)}`;
+    for (const via of ['SIP/2.0/UDP h.example.com:5070;branch=z9hG4bKrepeat;rport', long]) {
+      const a = request(bye(via, 'Bob <sip:bob@biloxi.example.com>;tag=77'));
+      const b = request(bye(via, 'Bob <sip:bob@biloxi.example.com>;tag=77'));
+      expect(b.via).toEqual(a.via);
+      expect(b.from).toEqual(a.from);
+      expect(a.via[0]!.branch).toBe(via === long ? 'z9hG4bK1' : 'z9hG4bKrepeat');
+      expect(a.from.tag).toBe('77');
+    }
+  });
+
+  it('a malformed value is refused every time it comes (faults are not remembered)', () => {
+    for (let i = 0; i < 2; i++) {
+      const r = parseMessage(bye('SIP/2.0/UDP h.example.com;branch=z9hG4bK1', 'Bob <sip:bob@biloxi.example.com;tag=77'));
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.error.reason).toBe('Malformed From');
+    }
+  });
+});
+
 describe('header field syntax (RFC 3261 §7.3)', () => {
   const base = (extra: string[]) => [
     'OPTIONS sip:u@example.com SIP/2.0',

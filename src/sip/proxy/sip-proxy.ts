@@ -95,7 +95,11 @@ export interface LocalAddress {
 
 export interface SipProxyOptions {
   readonly transactions: TransactionManager;
-  /** Sends to an address (the `sip` listener) or a flow. */
+  /**
+   * Sends to an address (the `sip` listener) or a flow. Once a transaction's destination is a known
+   * flow (a response on the request's flow, a client transaction's later sends, whatever `flowNow`
+   * finds) the send goes to that flow directly, not through `send`.
+   */
   readonly sender: MessageSender;
   /**
    * Routing of new requests by Request-URI (RFC 3261 §16.5), given the flow the request came on: a

@@ -152,8 +152,8 @@ export class TransactionManager implements Child {
   /**
    * Starts a client transaction for `request` (INVITE → §17.1.1, anything else but ACK → §17.1.2),
    * which sends it through `transport` and reports to `tu`. The request's top Via must carry an RFC
-   * 3261 branch (see {@link newBranch}); it is the transaction id (§17.1.3). Responses that arrive
-   * before this resolves are kept for the transaction.
+   * 3261 branch (see {@link newBranch}); it is the transaction id (§17.1.3). The machine is started
+   * synchronously (see `startChildSync`): it is running, and matched by responses, when this is called.
    * @throws {TypeError} for an ACK, or a request without an RFC 3261 branch.
    * @throws {Error} when a transaction with this branch and method exists.
    * @throws {ChildStartError | SupervisorNotRunningError} (rejects) when the machine cannot start.

@@ -1,7 +1,8 @@
 /**
- * What the four transaction kinds share: a handle on a transaction machine that is created (and
- * matched by the manager) before its machine has started, so no message is lost while the machine
- * starts under the supervisor; the transport; the report of transport failures.
+ * What the four transaction kinds share: a handle on a transaction machine, created (and matched by
+ * the manager) just before its machine starts under the supervisor (synchronously: messages for a
+ * machine not yet attached are kept, and delivered in order once it is); the transport; the report of
+ * transport failures.
  *
  * @module
  */

@@ -17,7 +17,11 @@ import { SipTransportError } from './errors.ts';
 import { type Destination, type Flow, isFlow, type TransportAddress } from './flow.ts';
 import { responseDestination } from './response-destination.ts';
 
-/** Something that sends to a destination: a `SipUdpTcpListener` or a `SipWsListener`. */
+/**
+ * Something that sends to a destination: a `SipUdpTcpListener` or a `SipWsListener`. The bound
+ * transports ask `send` only when they know no flow for the destination yet; sends to a known flow
+ * (including one `flowNow` finds) go to the flow itself.
+ */
 export interface MessageSender {
   send(message: SipMessage | Uint8Array, destination: Destination): Promise<Flow>;
   /**

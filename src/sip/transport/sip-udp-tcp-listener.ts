@@ -374,7 +374,9 @@ export class SipUdpTcpListener {
     }
   }
 
-  #tcpFlowTo(host: string, port: number): Promise<TcpFlow> {
+  #tcpFlowTo(target: string, port: number): Promise<TcpFlow> {
+    // An IPv6 reference comes bracketed from a URI or Via: keyed and dialled without its brackets.
+    const host = target.startsWith('[') && target.endsWith(']') ? target.slice(1, -1) : target;
     const ip = isIP(host) !== 0 ? normalizeAddress(host) : undefined;
     const key = `${ip ?? host.toLowerCase()}:${port}`;
     const open = this.#tcpFlows.get(key);
