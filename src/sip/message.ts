@@ -473,8 +473,8 @@ export abstract class SipMessageBase {
     if (cache === undefined) return;
     if (key === undefined) cache.fill(UNSET);
     else {
-      const slot = (SLOT as Readonly<Record<string, number>>)[key];
-      if (slot !== undefined) cache[slot] = UNSET;
+      // Any header name comes here: only the typed ones have a slot (not `constructor` and the like).
+      if (Object.hasOwn(SLOT, key)) cache[SLOT[key as TypedHeader]] = UNSET;
     }
   }
 }
@@ -492,7 +492,7 @@ function validate(value: string, read: (v: string) => unknown, what: string): vo
 const UNSET: unique symbol = Symbol('unset');
 
 /** Each typed header's slot in a message's typed-value cache. */
-const SLOT: Readonly<Record<TypedHeader, number>> = Object.assign(Object.create(null) as object, Object.fromEntries(TYPED_HEADERS.map((key, i) => [key, i]))) as Record<TypedHeader, number>;
+const SLOT: Readonly<Record<TypedHeader, number>> = Object.fromEntries(TYPED_HEADERS.map((key, i) => [key, i])) as Record<TypedHeader, number>;
 
 function newCache(): unknown[] {
   return new Array<unknown>(TYPED_HEADERS.length).fill(UNSET);
