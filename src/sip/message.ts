@@ -291,13 +291,7 @@ export abstract class SipMessageBase {
     const values: string[] = [];
     const headers = this.#headers;
     for (let i = 0; i < headers.length; i++) if (headers[i]!.key === key) values.push(headers[i]!.value);
-    let value: T;
-    try {
-      value = read(values);
-    } catch (error) {
-      if (error instanceof SyntaxFault) throw new SipHeaderError(key, error.message, error);
-      throw error;
-    }
+    const value = readHeader(key, read, values);
     cache[slot] = value;
     return value;
   }
@@ -315,18 +309,8 @@ export abstract class SipMessageBase {
       if (raw !== undefined) throw new SipHeaderError(key, 'more than one value');
       raw = headers[i]!.value;
     }
-    let value: T | undefined;
-    if (raw === undefined) {
-      if (required) throw new SipHeaderError(key, 'missing');
-      value = undefined;
-    } else {
-      try {
-        value = read(raw);
-      } catch (error) {
-        if (error instanceof SyntaxFault) throw new SipHeaderError(key, error.message, error);
-        throw error;
-      }
-    }
+    if (raw === undefined && required) throw new SipHeaderError(key, 'missing');
+    const value = raw === undefined ? undefined : readHeader(key, read, raw);
     cache[slot] = value;
     return value as R extends true ? T : T | undefined;
   }
@@ -484,6 +468,16 @@ function validate(value: string, read: (v: string) => unknown, what: string): vo
     read(value);
   } catch (error) {
     if (error instanceof SyntaxFault) throw new TypeError(`invalid ${what} value: ${error.message}`, { cause: error });
+    throw error;
+  }
+}
+
+/** `read(input)` for header `key`; a grammar fault becomes a {@link SipHeaderError} naming the header. */
+function readHeader<I, T>(key: TypedHeader, read: (input: I) => T, input: I): T {
+  try {
+    return read(input);
+  } catch (error) {
+    if (error instanceof SyntaxFault) throw new SipHeaderError(key, error.message, error);
     throw error;
   }
 }

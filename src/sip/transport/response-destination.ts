@@ -27,7 +27,7 @@
  */
 import type { SipResponse, Via } from '../index.ts';
 import { DEFAULT_SIP_PORT, type Destination, type Flow, type TransportName } from './flow.ts';
-import { normalizeAddress } from './via-received.ts';
+import { normalizeAddress, unbracket } from './via-received.ts';
 
 /** The transport named by a Via `sent-protocol` transport token, when we implement it. */
 export function viaTransport(via: Via): TransportName | undefined {
@@ -73,18 +73,14 @@ export function responseDestination(response: SipResponse, requestFlow?: Flow): 
   if (transport === 'tcp') {
     const host = via.received ?? via.host;
     if (isInvalidHost(host)) return undefined;
-    return { transport, host: bare(host), port: via.port ?? DEFAULT_SIP_PORT };
+    return { transport, host: unbracket(host), port: via.port ?? DEFAULT_SIP_PORT };
   }
 
-  if (via.maddr !== undefined) return { transport, host: bare(via.maddr), port: via.port ?? DEFAULT_SIP_PORT };
+  if (via.maddr !== undefined) return { transport, host: unbracket(via.maddr), port: via.port ?? DEFAULT_SIP_PORT };
   const host = via.received ?? via.host;
   if (isInvalidHost(host)) return undefined;
   const port = typeof via.rport === 'number' && via.received !== undefined ? via.rport : (via.port ?? DEFAULT_SIP_PORT);
   // RFC 3581 §4: the same socket the request came on. Our UDP flow for that address is that socket.
   if (open !== undefined && open.transport === 'udp' && normalizeAddress(host) === open.remote.address && port === open.remote.port) return open;
-  return { transport, host: bare(host), port };
-}
-
-function bare(host: string): string {
-  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  return { transport, host: unbracket(host), port };
 }

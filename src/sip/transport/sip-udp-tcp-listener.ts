@@ -36,7 +36,7 @@ import { TcpFlow } from './tcp-flow.ts';
 import { TransportStats, type TransportStatsSnapshot } from './transport-stats.ts';
 import type { TransportUser } from './transport-user.ts';
 import { UdpFlow } from './udp-flow.ts';
-import { normalizeAddress } from './via-received.ts';
+import { normalizeAddress, unbracket } from './via-received.ts';
 
 export interface SipUdpTcpListenerOptions {
   /** Address to bind (default `0.0.0.0`). */
@@ -180,7 +180,7 @@ export class SipUdpTcpListener {
    */
   flowNow(target: TransportAddress): Flow | undefined {
     if (this.#state !== 'listening') return undefined;
-    const host = target.host.startsWith('[') && target.host.endsWith(']') ? target.host.slice(1, -1) : target.host;
+    const host = unbracket(target.host);
     if (isIP(host) === 0) return undefined;
     if (target.transport === 'udp') return this.#udpFlow(normalizeAddress(host), target.port);
     if (target.transport === 'tcp') {
@@ -376,7 +376,7 @@ export class SipUdpTcpListener {
 
   #tcpFlowTo(target: string, port: number): Promise<TcpFlow> {
     // An IPv6 reference comes bracketed from a URI or Via: keyed and dialled without its brackets.
-    const host = target.startsWith('[') && target.endsWith(']') ? target.slice(1, -1) : target;
+    const host = unbracket(target);
     const ip = isIP(host) !== 0 ? normalizeAddress(host) : undefined;
     const key = `${ip ?? host.toLowerCase()}:${port}`;
     const open = this.#tcpFlows.get(key);
@@ -440,7 +440,7 @@ function bindUdp(socket: UdpSocket, host: string, port: number): Promise<void> {
 }
 
 async function resolve(host: string, family: 4 | 6): Promise<string> {
-  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  const bare = unbracket(host);
   if (isIP(bare) !== 0) return normalizeAddress(bare);
   try {
     const { address } = await lookup(bare, { family });

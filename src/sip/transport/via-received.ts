@@ -103,12 +103,17 @@ function paramName(param: string): string {
   return (eq < 0 ? param : param.slice(0, eq)).trim().toLowerCase();
 }
 
+/** An IPv6 reference (`[2001:db8::1]`, as in a URI or Via) without its brackets; anything else as it is. */
+export function unbracket(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
 /**
  * A socket address as it should appear in `received` and in flows: IPv4-mapped IPv6 (`::ffff:1.2.3.4`)
  * as IPv4, IPv6 in canonical lower-case form without brackets.
  */
 export function normalizeAddress(address: string): string {
-  let a = address.startsWith('[') && address.endsWith(']') ? address.slice(1, -1) : address;
+  let a = unbracket(address);
   const zone = a.indexOf('%');
   if (zone >= 0) a = a.slice(0, zone);
   if (isIP(a) !== 6) return a.toLowerCase();

@@ -56,7 +56,7 @@ function onceTo(second: UdpPeer, events: string[]): Failover & { asked: FailedTr
 const portOf = (destination: Destination): number => (isFlow(destination) ? destination.remote.port : destination.port);
 
 /** `flow`, whose sends fail with ECONNRESET while `broken()` says so (a connection that reset). */
-function failingOnce(flow: Flow, broken: () => boolean): Flow {
+function failingWhile(flow: Flow, broken: () => boolean): Flow {
   return {
     id: flow.id,
     token: flow.token,
@@ -204,7 +204,7 @@ describe('SipProxy: serial failover', () => {
         send: async (message, destination) => {
           if (broken && portOf(destination) === first.port) throw new Error('ECONNRESET (test)');
           const flow = await harness!.listener.send(message, destination);
-          return portOf(destination) === first.port ? failingOnce(flow, () => broken) : flow;
+          return portOf(destination) === first.port ? failingWhile(flow, () => broken) : flow;
         },
       };
       const failover = onceOn(second, on);
